@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,11 +110,12 @@ def _mel_basis(config: FrontEndConfig) -> np.ndarray:
     )
 
 
-def _band_blocks(basis: np.ndarray, n_blocks: int = 16) -> list[tuple[int, int, int, int]]:
+def _band_blocks(basis: np.ndarray, n_blocks: int = 8) -> list[tuple[int, int, int, int]]:
     """Split the (banded) mel matrix into row blocks with the FFT-bin range they touch.
 
     Each mel filter is non-zero on a few neighbouring FFT bins only, so multiplying block by
-    block skips ~90 % of the zeros of the dense product on CPU (same result).
+    block skips most of the zeros of the dense product on CPU (same result): with 128 mels
+    and 513 bins, 8 blocks touch 8.6k of the 66k matrix entries.
     """
     nonzero = basis > 0
     rows = basis.shape[0]
@@ -128,10 +130,18 @@ def _band_blocks(basis: np.ndarray, n_blocks: int = 16) -> list[tuple[int, int, 
 
 
 class LogMel(nn.Module):
-    """Log-mel spectrogram ``[..., n_samples] -> [..., n_mels, n_frames]`` (``torch.stft``).
+    """Log-mel spectrogram ``[..., n_samples] -> [..., n_mels, n_frames]``.
 
     The window and mel matrix are buffers, so ``.to(device)`` moves them; the input must be
     on the module's device. Float64 input is computed in float64, anything else in float32.
+
+    Two paths give the same numbers (to float rounding; tested): on GPU, or when gradients
+    are needed, ``torch.stft`` and one dense mel product; on CPU without gradients (feature
+    extraction), a clip-by-clip path in work arrays reused between calls (one clip's arrays
+    stay in the CPU caches) that frames the zero-padded wave with ``unfold``, takes
+    ``torch.fft.rfft`` of the windowed frames, multiplies the power spectrum with the banded
+    mel matrix block by block in frame-major order, then takes the log in place.
+    ``benchmarks/bench_features.py`` times it against librosa (about 5x faster on one thread).
     """
 
     def __init__(self, config: FrontEndConfig | None = None) -> None:
@@ -141,6 +151,12 @@ class LogMel(nn.Module):
         self.register_buffer("window", torch.hann_window(self.config.n_fft, dtype=torch.float32))
         self.register_buffer("mel_fb", torch.from_numpy(basis).float())
         self._blocks = _band_blocks(basis)
+        # The CPU path's copies of the mel matrix, transposed to [n_bins, n_mels].
+        self._fb_t = {
+            torch.float32: np.ascontiguousarray(basis.T, dtype=np.float32),
+            torch.float64: np.ascontiguousarray(basis.T, dtype=np.float64),
+        }
+        self._ws: dict[tuple, tuple[np.ndarray, ...]] = {}
 
     def _stft(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
@@ -154,22 +170,67 @@ class LogMel(nn.Module):
             return_complex=True,
         )
 
-    def _power(self, spec: torch.Tensor, inplace: bool) -> torch.Tensor:
-        """``|spec| ** power``; with ``inplace`` the squares overwrite ``spec`` (no autograd)."""
+    def _power(self, spec: torch.Tensor) -> torch.Tensor:
+        """``|spec| ** power`` (differentiable)."""
         p = self.config.power
         if p == 2.0:
-            if inplace:
-                ri = torch.view_as_real(spec).square_()
-                return ri[..., 0] + ri[..., 1]
             return spec.real.square() + spec.imag.square()
         mag = spec.abs()
         return mag if p == 1.0 else mag.pow(p)
 
-    def _mel_into(self, power: torch.Tensor, out: torch.Tensor) -> None:
-        """``out[M, T] = mel_fb @ power[F, T]``, block by block (CPU fast path)."""
-        fb = self.mel_fb.to(power.dtype)
-        for a, b, f0, f1 in self._blocks:
-            torch.matmul(fb[a:b, f0:f1], power[f0:f1], out=out[a:b])
+    def _workspace(self, n_samples: int, dtype: torch.dtype) -> tuple[np.ndarray, ...]:
+        """Work arrays of the CPU path, kept between calls (one set per thread).
+
+        Reusing them instead of allocating ~2 MB per clip saves page faults and cache misses:
+        the zero-padded wave (its padding stays zero), the frames and the power spectrum.
+        """
+        key = (threading.get_ident(), n_samples, dtype)
+        ws = self._ws.get(key)
+        if ws is None:
+            if len(self._ws) >= 8:  # a few threads / clip lengths at most
+                self._ws.clear()
+            c = self.config
+            pad = c.n_fft // 2 if c.center else 0
+            n_frames = c.n_frames(n_samples)
+            np_dtype = np.float64 if dtype == torch.float64 else np.float32
+            ws = (
+                np.zeros(n_samples + 2 * pad, dtype=np_dtype),
+                np.empty((n_frames, c.n_fft), dtype=np_dtype),
+                np.empty((n_frames, c.n_fft // 2 + 1), dtype=np_dtype),
+                np.empty((n_frames, c.n_mels), dtype=np_dtype),
+            )
+            self._ws[key] = ws
+        return ws
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_ws"] = {}  # work arrays are not part of the module
+        return state
+
+    def _logmel_cpu(self, flat: torch.Tensor) -> torch.Tensor:
+        """The CPU feature-extraction path for ``flat [B, n_samples]`` (no autograd)."""
+        c = self.config
+        n = flat.shape[-1]
+        pad = c.n_fft // 2 if c.center else 0
+        padded, frames, power, mel = self._workspace(n, flat.dtype)
+        padded_t, frames_t = torch.from_numpy(padded), torch.from_numpy(frames)
+        window = self.window.to(flat.dtype)
+        fb_t = self._fb_t[flat.dtype]
+        out = np.empty((flat.shape[0], c.n_mels, frames.shape[0]), dtype=fb_t.dtype)
+        for i, clip in enumerate(flat.numpy()):
+            padded[pad : pad + n] = clip
+            torch.mul(padded_t.unfold(0, c.n_fft, c.hop_length)[: frames.shape[0]], window, out=frames_t)
+            np.abs(torch.fft.rfft(frames_t).numpy(), out=power)  # |X| [T, F]
+            if c.power == 2.0:
+                np.square(power, out=power)
+            elif c.power != 1.0:
+                np.power(power, c.power, out=power)
+            for a, b, f0, f1 in self._blocks:
+                np.matmul(power[:, f0:f1], fb_t[f0:f1, a:b], out=mel[:, a:b])
+            np.add(mel, EPS, out=mel)
+            np.log10(mel.T, out=out[i])
+        out *= 20.0 / c.power
+        return torch.from_numpy(out)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """Log-mel of ``wave [..., n_samples]`` as ``[..., n_mels, n_frames]``."""
@@ -185,17 +246,11 @@ class LogMel(nn.Module):
             wave = wave.float()
         lead = wave.shape[:-1]
         flat = wave.reshape(-1, n)
-        scale = 20.0 / c.power
         if flat.device.type == "cpu" and not (torch.is_grad_enabled() and flat.requires_grad):
-            # CPU fast path: one clip at a time (cache friendly), in-place squares, banded
-            # mel product written straight into the output, in-place log.
-            out = flat.new_empty((flat.shape[0], c.n_mels, c.n_frames(n)))
-            for i, clip in enumerate(flat):
-                self._mel_into(self._power(self._stft(clip), inplace=True), out[i])
-            out = torch.log10_(out.add_(EPS)).mul_(scale)
+            out = self._logmel_cpu(flat.detach())
         else:
-            mel = torch.matmul(self.mel_fb.to(flat.dtype), self._power(self._stft(flat), inplace=False))
-            out = scale * torch.log10(mel + EPS)
+            mel = torch.matmul(self.mel_fb.to(flat.dtype), self._power(self._stft(flat)))
+            out = (20.0 / c.power) * torch.log10(mel + EPS)
         return out.reshape(*lead, *out.shape[-2:])
 
 

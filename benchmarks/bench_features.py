@@ -2,9 +2,13 @@
 
 Explained in chapter 3, `book/03_features_and_metrics.ipynb`.
 
-Run: ``python benchmarks/bench_features.py [--clips 64] [--repeats 5]``. librosa is warmed up
-first (numba compilation excluded); BLAS / OpenMP are limited to one thread for both.
-Also reports the time of a FeatureCache hit (loading a cached ``.npy``).
+Run: ``python benchmarks/bench_features.py [--clips 64] [--repeats 15]``. Both are warmed up
+first (numba compilation excluded); BLAS / OpenMP / torch are limited to one thread for both.
+
+The two are timed in alternating rounds (20 calls of librosa, 20 of asdlib, 20 of librosa, ...),
+so a busy spell of the machine slows both alike; the table gives the median time per clip of
+each, their ratio, and the lowest and highest ratio of the medians of one round. Also reports the time of a FeatureCache hit (loading a cached
+``.npy``).
 """
 
 from __future__ import annotations
@@ -40,6 +44,25 @@ def best_of(fn: Callable[[], object], repeats: int) -> float:
     return min(times)
 
 
+def alternating(
+    ref: Callable[[], object], ours: Callable[[], object], rounds: int, calls: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wall times (s) ``[rounds, calls]`` of ``ref`` and ``ours``, timed in alternating rounds.
+
+    Each round times ``calls`` calls of ``ref`` then ``calls`` calls of ``ours``, so both run
+    warm (as in a loop over many clips) and a busy spell of the machine hits both alike.
+    """
+    ref(), ours()
+    t_ref, t_ours = np.empty((rounds, calls)), np.empty((rounds, calls))
+    for r in range(rounds):
+        for times, fn in ((t_ref, ref), (t_ours, ours)):
+            for j in range(calls):
+                t0 = time.perf_counter()
+                fn()
+                times[r, j] = time.perf_counter() - t0
+    return t_ref, t_ours
+
+
 def librosa_logmel(y: np.ndarray, config: FrontEndConfig) -> np.ndarray:
     """The reference: librosa mel spectrogram + the DCASE log."""
     mel = librosa.feature.melspectrogram(
@@ -53,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     """Print the benchmark table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     config = FrontEndConfig()
@@ -78,9 +101,9 @@ def main(argv: list[str] | None = None) -> None:
             librosa_logmel(y, config)
 
     ref_single()  # numba / FFT plan warm-up
-    one_ref, one_ours = best_of(ref_single, args.repeats * 4), best_of(ours_single, args.repeats * 4)
-    all_ref = best_of(ref_all, args.repeats) / args.clips
-    all_ours = best_of(ours_batched, args.repeats) / args.clips
+    single = alternating(ref_single, ours_single, args.repeats, 20)
+    batched = alternating(ref_all, ours_batched, args.repeats, 1)
+    batched = (batched[0] / args.clips, batched[1] / args.clips)
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "clip.wav"
         sf.write(wav, waves[0], config.sr, subtype="PCM_16")
@@ -88,17 +111,20 @@ def main(argv: list[str] | None = None) -> None:
         cache.get(wav)  # miss: compute and store
         hit = best_of(lambda: cache.get(wav), args.repeats * 4)
 
-    rows = [
-        ("one clip", one_ref, one_ours),
-        (f"{args.clips} clips (librosa loop, LogMel batch)", all_ref, all_ours),
-        ("FeatureCache hit (load .npy) vs librosa", one_ref, hit),
-    ]
     print(f"log-mel of a 10 s clip at 16 kHz, 128 mels, 313 frames; 1 thread; torch {torch.__version__}, "
-          f"librosa {librosa.__version__}, python {sys.version.split()[0]}")
-    print(f"| {'case':<42} | {'librosa ms/clip':>15} | {'asdlib ms/clip':>14} | {'speed-up':>8} |")
-    print(f"|{'-' * 44}|{'-' * 17}|{'-' * 16}|{'-' * 10}|")
-    for name, ref, ours in rows:
-        print(f"| {name:<42} | {ref * 1e3:15.3f} | {ours * 1e3:14.3f} | {ref / ours:7.1f}x |")
+          f"librosa {librosa.__version__}, numpy {np.__version__}, python {sys.version.split()[0]}")
+    print(f"| {'case':<40} | {'calls':>11} | {'librosa ms/clip':>15} | {'asdlib ms/clip':>14} "
+          f"| {'speed-up':>8} | {'per round (min-max)':>19} |")
+    print(f"|{'-' * 42}|{'-' * 13}|{'-' * 17}|{'-' * 16}|{'-' * 10}|{'-' * 21}|")
+    for name, (ref, ours) in [
+        ("one clip", single),
+        (f"{args.clips} clips (librosa loop, LogMel batch)", batched),
+    ]:
+        per_round = np.median(ref, axis=1) / np.median(ours, axis=1)
+        calls = f"{ref.shape[0]} x {ref.shape[1]}"
+        print(f"| {name:<40} | {calls:>11} | {np.median(ref) * 1e3:15.3f} | {np.median(ours) * 1e3:14.3f} "
+              f"| {np.median(ref) / np.median(ours):7.1f}x | {per_round.min():8.1f}x - {per_round.max():5.1f}x |")
+    print(f"FeatureCache hit (load the .npy, best of {args.repeats * 4}): {hit * 1e3:.3f} ms per clip")
 
 
 if __name__ == "__main__":

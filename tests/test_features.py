@@ -165,6 +165,51 @@ def test_autograd_path_equals_fast_path_and_float64():
     torch.testing.assert_close(f64.float(), fast, rtol=0, atol=1e-3)
 
 
+@pytest.mark.parametrize("config", [
+    FrontEndConfig(),
+    FrontEndConfig(n_fft=511, hop_length=100, n_mels=40),  # odd window, hop not n_fft / 2
+    FrontEndConfig(n_fft=512, hop_length=160, n_mels=64, center=False, power=1.0),
+])
+@pytest.mark.parametrize("n_samples", [100, 700, 16000])
+def test_cpu_path_equals_stft_path(config, n_samples):
+    """The CPU fast path (unfold + rfft + banded product) and the torch.stft path agree."""
+    m = LogMel(config)
+    x = torch.from_numpy(noise(n_samples / 16000, 5)[:n_samples]).reshape(1, -1).requires_grad_(True)
+    if not config.center and n_samples < config.n_fft:  # both paths refuse a too-short clip
+        for grad in (True, False):
+            with torch.set_grad_enabled(grad), pytest.raises(ValueError, match="n_fft"):
+                m(x)
+        return
+    stft_path = m(x).detach()  # gradients on: the torch.stft path
+    with torch.inference_mode():
+        fast = m(x.detach())
+    assert fast.shape == stft_path.shape == (1, config.n_mels, config.n_frames(n_samples))
+    torch.testing.assert_close(fast, stft_path, rtol=0, atol=1e-3)
+
+
+def test_cpu_path_threads_and_copies_agree():
+    """Work arrays are per thread and not copied with the module: results do not mix."""
+    import copy
+    import pickle
+    from concurrent.futures import ThreadPoolExecutor
+
+    m = LogMel()
+    waves = [torch.from_numpy(noise(1.0 + 0.25 * (i % 3), i)) for i in range(12)]
+    with torch.inference_mode():
+        expected = [m(w) for w in waves]
+
+        def run(i):
+            with torch.inference_mode():
+                return m(waves[i])
+
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(run, list(range(len(waves))) * 3))
+        for i, g in enumerate(got):
+            torch.testing.assert_close(g, expected[i % len(waves)], rtol=0, atol=0)
+        for clone in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+            torch.testing.assert_close(clone(waves[0]), expected[0], rtol=0, atol=0)
+
+
 def test_logmel_rejects_bad_input():
     with pytest.raises(ValueError, match="non-empty"):
         logmel(np.zeros(0, np.float32))
