@@ -97,14 +97,15 @@ def setup(seed: int = 0, quiet: bool = False) -> dict:
 
 
 def run_key(df: pd.DataFrame, method: str, machines: Iterable[str] | None, **overrides) -> str:
-    """Cache key of a run: full configuration + machine types + data fingerprint."""
+    """Cache key of a run: asdlib and front-end revision, configuration, machine types, data fingerprint."""
     from . import __version__
+    from .features import FRONTEND_REVISION
     from .train import data_fingerprint, method_config
 
     cfg = method_config(method, **overrides)
     types = sorted(machines) if machines else sorted(df["machine_type"].unique())
     used = df[df["machine_type"].isin(types)]
-    payload = {"asdlib": __version__, "config": cfg.relevant(), "types": types, "data": data_fingerprint(used)}
+    payload = {"asdlib": __version__, "frontend": FRONTEND_REVISION, "config": cfg.relevant(), "types": types, "data": data_fingerprint(used)}
     return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

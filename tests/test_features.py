@@ -16,6 +16,7 @@ import torchaudio
 
 from asdlib import features as F
 from asdlib.features import (
+    FRONTEND_REVISION,
     FeatureCache,
     FrontEndConfig,
     LogMel,
@@ -280,7 +281,7 @@ def test_cache_hit_and_disk_file(tmp_path):
     first = cache.get(wav)
     assert first.shape == (128, 32) and (cache.hits, cache.misses) == (0, 1)
     stored = cache.cache_file(wav)
-    assert stored.is_file() and stored.parent.name == f"logmel-{FrontEndConfig().key()}"
+    assert stored.is_file() and stored.parent.name == f"logmel-{FrontEndConfig().key()}-r{FRONTEND_REVISION}"
     np.testing.assert_array_equal(np.load(stored), first)
     second = cache.get(wav)
     assert (cache.hits, cache.misses) == (1, 1)
@@ -310,6 +311,19 @@ def test_cache_invalidated_when_config_changes(tmp_path):
     assert a.get(wav).shape == (128, 32)
     assert b.get(wav).shape == (64, 32) and b.misses == 1
     assert a.cache_file(wav).parent != b.cache_file(wav).parent
+
+
+def test_cache_invalidated_when_frontend_code_changes(tmp_path, monkeypatch):
+    import asdlib.features as features_module
+
+    wav = write(tmp_path / "a.wav", noise(1.0))
+    old = FeatureCache(tmp_path / "cache")
+    old.get(wav)
+    monkeypatch.setattr(features_module, "FRONTEND_REVISION", features_module.FRONTEND_REVISION + 1)
+    new = FeatureCache(tmp_path / "cache")
+    assert new.cache_file(wav) != old.cache_file(wav)
+    new.get(wav)
+    assert new.misses == 1 and new.hits == 0
 
 
 def test_cache_write_is_atomic(tmp_path, monkeypatch):

@@ -224,3 +224,15 @@ def test_score_columns(tiny2020, tmp_path):
     test = df[(df.machine_type == "valve") & (df.split == "test")]
     assert len(s) == len(test)
     assert list(s.columns) == ["path", "layout", "machine_type", "unit", "domain", "label", "score"]
+
+
+def test_book_run_key_changes_with_the_front_end_revision(tiny2020, monkeypatch):
+    """A book run cached with older front-end code is not reused."""
+    import asdlib.features as features_module
+    from asdlib.book import run_key
+
+    df = index(tiny2020)
+    before = run_key(df, "contrastive", ["fan"])
+    assert run_key(df, "contrastive", ["fan"]) == before
+    monkeypatch.setattr(features_module, "FRONTEND_REVISION", features_module.FRONTEND_REVISION + 1)
+    assert run_key(df, "contrastive", ["fan"]) != before
