@@ -46,7 +46,7 @@ EPS: float = sys.float_info.epsilon
 #: Revision of the front end's code. Bump it whenever a change alters the computed numbers,
 #: even at float-rounding level: cached features and cached book runs include it in their
 #: keys, so results never depend on what an older version left in the cache. (Training
-#: amplifies differences of 1e-5 dB in the features into AUC differences of a few points.)
+#: amplifies differences of a few 1e-6 dB in the features into AUC differences of a few points.)
 FRONTEND_REVISION: int = 2
 
 
