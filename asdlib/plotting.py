@@ -14,14 +14,16 @@ The module never selects a matplotlib backend: it draws with whatever backend th
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from .features import FrontEndConfig
 
 __all__ = [
     "specshow",
@@ -35,18 +37,6 @@ __all__ = [
 
 
 
-@dataclass(frozen=True)
-class _FrontEnd:
-    """The front-end numbers the plots need (a read-only view of any config object)."""
-
-    sr: int = 16000
-    n_fft: int = 1024
-    hop_length: int = 512
-    n_mels: int = 128
-    fmin: float = 0.0
-    fmax: float | None = None
-
-
 def _first_attr(config: Any, names: Sequence[str], default: Any) -> Any:
     """Return the first attribute of ``config`` among ``names`` that is set, else ``default``."""
     for name in names:
@@ -56,14 +46,21 @@ def _first_attr(config: Any, names: Sequence[str], default: Any) -> Any:
     return default
 
 
-def _front_end(config: Any = None, sr: int | None = None) -> _FrontEnd:
-    """Read sample rate, FFT size, hop, mel count and band edges from ``config`` (or defaults)."""
-    base = _FrontEnd()
+def _front_end(config: Any = None, sr: int | None = None) -> FrontEndConfig:
+    """``config`` as a :class:`~asdlib.features.FrontEndConfig` (defaults at ``sr`` for ``None``).
+
+    Any object with the usual attribute names (``sr`` / ``sample_rate``, ``hop_length`` /
+    ``hop``, ``fmin`` / ``f_min``, ...) is read into one.
+    """
+    from .features import FrontEndConfig
+
+    if isinstance(config, FrontEndConfig):
+        return config
+    base = FrontEndConfig(sr=int(sr or FrontEndConfig.sr))
     if config is None:
-        return _FrontEnd(sr=int(sr or base.sr))
-    rate = _first_attr(config, ("sr", "sample_rate", "sampling_rate"), sr or base.sr)
-    return _FrontEnd(
-        sr=int(rate),
+        return base
+    return FrontEndConfig(
+        sr=int(_first_attr(config, ("sr", "sample_rate", "sampling_rate"), base.sr)),
         n_fft=int(_first_attr(config, ("n_fft",), base.n_fft)),
         hop_length=int(_first_attr(config, ("hop_length", "hop"), base.hop_length)),
         n_mels=int(_first_attr(config, ("n_mels",), base.n_mels)),
@@ -80,13 +77,6 @@ def _check_wave(wave: Any, name: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name}: waveform contains NaN or inf")
     return arr
-
-
-def _logmel(wave: np.ndarray, config: Any, sr: int) -> np.ndarray:
-    """Log-mel [M, T] of ``wave`` with :func:`asdlib.features.logmel` (default front end at ``sr``)."""
-    from .features import FrontEndConfig, logmel
-
-    return np.asarray(logmel(wave, config if config is not None else FrontEndConfig(sr=sr)))
 
 
 def _new_ax(ax: Axes | None, figsize: tuple[float, float] = (6.0, 4.0)) -> tuple[Figure, Axes]:
@@ -121,7 +111,7 @@ def specshow(
     fig, ax = _new_ax(ax)
     img = librosa.display.specshow(
         spec, sr=fe.sr, hop_length=fe.hop_length, n_fft=fe.n_fft, x_axis="time", y_axis="mel",
-        fmin=fe.fmin, fmax=fe.fmax if fe.fmax is not None else fe.sr / 2, ax=ax,
+        fmin=fe.fmin, fmax=fe.f_max, ax=ax,
         vmin=vmin, vmax=vmax, cmap="magma",
     )
     ax.set_xlabel("Time (s)")
@@ -172,12 +162,14 @@ def show(
     for title, wave in items.items():
         arr = _check_wave(wave, f"items[{title!r}]")
         waves[str(title)] = arr[: int(round(seconds * sr))] if seconds else arr
-    specs = {t: _logmel(w, config, sr) for t, w in waves.items()}
-    return _panels_and_players(specs, waves, config if config is not None else fe, sr)
+    from .features import logmel
+
+    specs = {t: logmel(w, fe) for t, w in waves.items()}
+    return _panels_and_players(specs, waves, fe, sr)
 
 
-def _panels_and_players(specs: Mapping[str, np.ndarray], waves: Mapping[str, np.ndarray], config: Any, sr: int,
-                        ncols: int = 3) -> Figure:
+def _panels_and_players(specs: Mapping[str, np.ndarray], waves: Mapping[str, np.ndarray], config: FrontEndConfig,
+                        sr: int, ncols: int = 3) -> Figure:
     """One row of log-mel panels (shared colour scale) and a table of players aligned with them."""
     from IPython.display import HTML, display
 
@@ -229,7 +221,7 @@ def show_logmels(
         wave = _check_wave(pair[1], f"items[{title!r}] wave")
         specs[str(title)] = spec
         waves[str(title)] = wave[: int(round(seconds * fe.sr))] if seconds else wave
-    return _panels_and_players(specs, waves, config if config is not None else fe, fe.sr, ncols)
+    return _panels_and_players(specs, waves, fe, fe.sr, ncols)
 
 
 def plot_band_difference(
