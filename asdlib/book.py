@@ -16,40 +16,34 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
 
-DATA_CHOICES = ("synthetic", "real")
+from .dcase import check_layout
+from .settings import DATA_CHOICES, cache_dir, data_choice, data_dir, samples_dir, samples_set, synth_scale
 
-#: Settings the chapters use on top of :class:`asdlib.train.MethodConfig`'s defaults. The official
+__all__ = ["DATA_CHOICES", "BOOK_SETTINGS", "data_choice", "data_root", "project_root", "shared_samples", "setup",
+           "run_key", "cached_run", "book_run", "reproduce_command"]
+
+#: Settings the chapters use on top of :class:`asdlib.methods.MethodConfig`'s defaults. The official
 #: autoencoder schedule is 100 epochs; the book trains it for 10 to stay within its CPU budget
 #: (``asd run --method ae --epochs 10`` reproduces the book's numbers).
 BOOK_SETTINGS: dict[str, dict] = {"ae": {"epochs": 10}, "contrastive": {}, "contrastive-hf": {}}
 
 
-def data_choice() -> str:
-    """The value of ``ASD_DATA`` (``synthetic`` or ``real``), checked."""
-    choice = os.environ.get("ASD_DATA", "synthetic").strip().lower() or "synthetic"
-    if choice not in DATA_CHOICES:
-        raise ValueError(f"ASD_DATA={choice!r}: expected one of {', '.join(DATA_CHOICES)}")
-    return choice
-
-
 def data_root(layout: str = "dcase2020", choice: str | None = None, machines: Iterable[str] | None = None) -> Path:
     """Root folder of the ``layout`` data set for the current data choice (created on first use)."""
-    if layout not in ("dcase2020", "dcase2022"):
-        raise ValueError(f"layout must be 'dcase2020' or 'dcase2022', got {layout!r}")
+    check_layout(layout)
     choice = choice or data_choice()
     if choice == "synthetic":
         from .synth import ensure
 
-        return Path(ensure(layout, scale=os.environ.get("ASD_SYNTH_SCALE", "book")))
-    from .download import RECORDS, dataset_dir, default_data_dir, download, is_complete
+        return Path(ensure(layout, scale=synth_scale()))
+    from .download import RECORDS, dataset_dir, download, is_complete
 
-    out = default_data_dir()
+    out = data_dir()
     root = dataset_dir(out, layout)
     wanted = list(machines) if machines else list(RECORDS[layout]["dev"].machines)
     if not all(is_complete(out, layout, m) for m in wanted):
@@ -68,10 +62,8 @@ def project_root() -> Path | None:
 
 def shared_samples() -> Path | None:
     """``../shared/data/dcase-samples`` beside the project checkout, when it exists."""
-    env = os.environ.get("ASD_SAMPLES")
-    if env:
-        p = Path(env).expanduser()
-        return p if p.is_dir() else None
+    if samples_set():
+        return samples_dir()
     root = project_root()
     if root is None:
         return None
@@ -100,12 +92,13 @@ def run_key(df: pd.DataFrame, method: str, machines: Iterable[str] | None, **ove
     """Cache key of a run: asdlib and front-end revision, configuration, machine types, data fingerprint."""
     from . import __version__
     from .features import FRONTEND_REVISION
-    from .train import data_fingerprint, method_config
+    from .data import fingerprint
+    from .methods import method_config
 
     cfg = method_config(method, **overrides)
     types = sorted(machines) if machines else sorted(df["machine_type"].unique())
     used = df[df["machine_type"].isin(types)]
-    payload = {"asdlib": __version__, "frontend": FRONTEND_REVISION, "config": cfg.relevant(), "types": types, "data": data_fingerprint(used)}
+    payload = {"asdlib": __version__, "frontend": FRONTEND_REVISION, "config": cfg.relevant(), "types": types, "data": fingerprint(used)}
     return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -115,8 +108,8 @@ def cached_run(df: pd.DataFrame, method: str, machines: Iterable[str] | None = N
 
     Returns ``(results, run_dir)``; ``run_dir/scores.csv`` holds the per-clip scores.
     """
-    from .data import cache_dir
-    from .train import run_pipeline
+    from .files import locked
+    from .pipeline import run_pipeline
 
     machines = list(machines) if machines else None
     key = run_key(df, method, machines, **overrides)
@@ -125,31 +118,11 @@ def cached_run(df: pd.DataFrame, method: str, machines: Iterable[str] | None = N
     if done.exists():
         return pd.read_csv(done), out
     out.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(out.parent / f"{out.name}.lock"):  # two notebooks computing the same run wait for each other
+    with locked(out.parent / f"{out.name}.lock", what=f"the cached run {out.name}"):  # two notebooks computing the same run wait for each other
         if done.exists():
             return pd.read_csv(done), out
         results = run_pipeline(df, method, out, machines=machines, progress=progress, **overrides)
     return results, out
-
-
-class _locked:
-    """An exclusive advisory lock on ``path`` (a no-op where ``fcntl`` is missing)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self):
-        self.fh = open(self.path, "w")
-        try:
-            import fcntl
-
-            fcntl.flock(self.fh, fcntl.LOCK_EX)
-        except ImportError:  # Windows
-            pass
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.fh.close()
 
 
 def book_run(df: pd.DataFrame, method: str, machines: Iterable[str] | None = None, progress: bool = False,

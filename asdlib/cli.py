@@ -19,12 +19,15 @@ def _machines(text: str | None) -> list[str] | None:
 
 
 def _overrides(pairs: Sequence[str] | None) -> dict:
-    """``--set key=value`` pairs, values parsed as int, float, bool or str."""
+    """``--set key=value`` pairs, values parsed as int, float, bool or str (checked by MethodConfig)."""
     out: dict = {}
     for pair in pairs or []:
         if "=" not in pair:
             raise ValueError(f"--set expects key=value, got {pair!r}")
         k, v = pair.split("=", 1)
+        k = k.strip()
+        if k in out:
+            raise ValueError(f"--set {k} is given twice")
         for conv in (int, float):
             try:
                 out[k] = conv(v)
@@ -72,19 +75,30 @@ def cmd_download(a) -> int:
     return 0
 
 
+def _settings(a) -> dict:
+    overrides = _overrides(a.set)
+    if a.epochs is not None:
+        if "epochs" in overrides:
+            raise ValueError("give the number of epochs once: --epochs or --set epochs=..., not both")
+        overrides["epochs"] = a.epochs
+    return overrides
+
+
 def cmd_train(a) -> int:
     from .data import index
-    from .train import method_config, train
+    from .methods import method_config
+    from .train import train
 
-    cfg = method_config(a.method, **({"epochs": a.epochs} if a.epochs else {}), **_overrides(a.set))
-    res = train(index(a.data), a.machine, cfg, a.out, device=a.device, force=a.force, progress=not a.quiet)
+    cfg = method_config(a.method, **_settings(a))  # every setting checked before any work starts
+    df = index(a.data, on_unknown="warn" if a.skip_unknown else "error")
+    res = train(df, a.machine, cfg, a.out, device=a.device, force=a.force, progress=not a.quiet)
     print(f"{res.status}: {res.run_dir} ({res.seconds:.1f} s)")
     return 0
 
 
 def cmd_score(a) -> int:
     from .data import index
-    from .train import score
+    from .pipeline import score
 
     _refuse_overwrite(Path(a.out), a.force)
     s = score(a.run, index(a.data), device=a.device)
@@ -109,13 +123,10 @@ def cmd_evaluate(a) -> int:
 
 
 def cmd_run(a) -> int:
-    from .train import run_pipeline
+    from .pipeline import run_pipeline
 
-    overrides = _overrides(a.set)
-    if a.epochs:
-        overrides["epochs"] = a.epochs
     res = run_pipeline(a.data, a.method, a.out, machines=_machines(a.machines), device=a.device, force=a.force,
-                       progress=not a.quiet, **overrides)
+                       progress=not a.quiet, on_unknown="warn" if a.skip_unknown else "error", **_settings(a))
     _print_results(res)
     print(f"results: {Path(a.out) / 'results.csv'}")
     return 0
@@ -131,9 +142,14 @@ def _print_results(res) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .train import METHODS
+    from .dcase import LAYOUTS
+    from .methods import METHODS, setting_names
+    from .settings import VARIABLES
 
-    p = argparse.ArgumentParser(prog="asd", description="Anomalous sound detection (asd-book).")
+    env_help = "environment variables:\n" + "\n".join(
+        f"  {name:<16} {meaning} (default: {default})" for name, (default, meaning) in VARIABLES.items())
+    p = argparse.ArgumentParser(prog="asd", description="Anomalous sound detection (asd-book).",
+                                epilog=env_help, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -145,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_index)
 
     s = sub.add_parser("synth", help="generate synthetic machine sounds in a DCASE layout")
-    s.add_argument("--layout", choices=["dcase2020", "dcase2022"], default="dcase2020")
+    s.add_argument("--layout", choices=list(LAYOUTS), default="dcase2020")
     s.add_argument("--scale", choices=["tiny", "book", "full"], default="book")
     s.add_argument("--out", required=True)
     s.add_argument("--machines")
@@ -154,8 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_synth)
 
-    s = sub.add_parser("download", help="download real DCASE data from Zenodo")
-    s.add_argument("--dataset", choices=["dcase2020", "dcase2022"], required=True)
+    s = sub.add_parser("download", help="download real DCASE data from Zenodo",
+                       epilog="ASD_ZENODO_URL sets the Zenodo server (default https://zenodo.org), e.g. a mirror "
+                              "or a local test server; ASD_DATA_DIR is where the chapters look for the data.")
+    s.add_argument("--dataset", choices=list(LAYOUTS), required=True)
     s.add_argument("--part", default="dev", help="dev, additional or eval")
     s.add_argument("--machines")
     s.add_argument("--out", required=True)
@@ -164,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, func, hlp in (("train", cmd_train, "train one machine type"),
                             ("run", cmd_run, "train, score and evaluate every machine type")):
-        s = sub.add_parser(name, help=hlp)
+        s = sub.add_parser(name, help=hlp, epilog="settings for --set: " + ", ".join(setting_names()))
         s.add_argument("--data", required=True, help="DCASE data root")
         s.add_argument("--method", required=True, choices=list(METHODS))
         if name == "train":
@@ -172,10 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             s.add_argument("--machines")
         s.add_argument("--out", required=True)
-        s.add_argument("--epochs", type=int)
+        s.add_argument("--epochs", type=int, help="training epochs (>= 1; default: the method's)")
         s.add_argument("--device", help="cpu, cuda, mps (default: best available)")
         s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a MethodConfig setting")
-        s.add_argument("--force", action="store_true", help="replace a run directory of another configuration")
+        s.add_argument("--force", action="store_true",
+                       help="replace an asdlib run directory of another configuration (never other files)")
+        s.add_argument("--skip-unknown", action="store_true",
+                       help="skip (with a warning) files whose names match no DCASE layout")
         s.add_argument("--quiet", action="store_true")
         s.set_defaults(func=func)
 

@@ -104,11 +104,6 @@ def parse_attributes(text: str | None) -> dict[str, str]:
     return {parts[i]: parts[i + 1] for i in range(0, len(parts), 2)}
 
 
-def cache_dir() -> Path:
-    """The asdlib cache folder: ``$ASD_CACHE``, default ``~/.cache/asdlib`` (features, synthetic sets, runs)."""
-    return Path(os.environ.get("ASD_CACHE", Path.home() / ".cache" / "asdlib")).expanduser()
-
-
 def parse_filename(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Parse a DCASE Task 2 file path into the index fields (all columns but ``path``).
 
@@ -556,3 +551,30 @@ def unit_labels(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     lookup = {k: i for i, k in enumerate(ordered)}
     labels = np.array([lookup[k] for k in keys], dtype=np.int64)
     return labels, [f"{t}/{u}" for t, u in ordered]
+
+
+def select(df: pd.DataFrame, machine_type: str, split: str) -> pd.DataFrame:
+    """Rows of one machine type and split; the training split keeps normal clips only."""
+    types = sorted(df["machine_type"].unique())
+    if machine_type not in types:
+        raise ValueError(f"machine type {machine_type!r} is not in the data; found: {', '.join(types)}")
+    sub = df[(df["machine_type"] == machine_type) & (df["split"] == split)]
+    if split == "train":
+        sub = sub[sub["label"].fillna("normal") == "normal"]
+    return sub.reset_index(drop=True)
+
+
+def fingerprint(df: pd.DataFrame) -> str:
+    """Hash of the files in ``df`` (name, size, modification time): changes when the data does."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for p in sorted(df["path"].astype(str)):
+        st = os.stat(p)
+        h.update(f"{Path(p).parent.name}/{Path(p).name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def data_root_of(df: pd.DataFrame) -> list[Path]:
+    """The data root folder(s) of an index: ``<root>/<machine_type>/<split>/<file>``."""
+    return sorted({Path(p).resolve().parents[2] for p in df["path"].astype(str)})

@@ -33,13 +33,15 @@ import urllib.error
 import urllib.request
 import warnings
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
 from tqdm.auto import tqdm
+
+from .files import locked
+from .settings import DEFAULT_ZENODO_URL, data_dir, zenodo_url
 
 __all__ = [
     "RECORDS",
@@ -61,7 +63,7 @@ __all__ = [
     "download",
 ]
 
-DEFAULT_BASE_URL = "https://zenodo.org"
+DEFAULT_BASE_URL = DEFAULT_ZENODO_URL
 USER_AGENT = "asdlib-downloader/0.1 (+python urllib)"
 CHUNK = 1 << 20
 
@@ -178,12 +180,12 @@ def _machines(spec: ZenodoPart, dataset: str, machines: str | Iterable[str] | No
 
 def _base(base_url: str | None) -> str:
     """The Zenodo base URL: argument, else `$ASD_ZENODO_URL`, else https://zenodo.org."""
-    return (base_url or os.environ.get("ASD_ZENODO_URL") or DEFAULT_BASE_URL).rstrip("/")
+    return (base_url or zenodo_url()).rstrip("/")
 
 
 def default_data_dir() -> Path:
     """`$ASD_DATA_DIR`, else ``~/asd-data``."""
-    return Path(os.environ.get("ASD_DATA_DIR") or Path.home() / "asd-data").expanduser()
+    return data_dir()
 
 
 def dataset_dir(out: str | Path, dataset: str, part: str = "dev") -> Path:
@@ -343,67 +345,12 @@ def _md5(path: Path) -> str:
 # --------------------------------------------------------------------------- lock
 
 
-def _pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this machine."""
-    if pid <= 0:
-        return False
-    if os.name == "nt":  # os.kill(pid, 0) would signal the process on Windows; assume alive
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
+def file_lock(path: str | Path, timeout: float = 0.0):
+    """The download lock of one file: :func:`asdlib.files.locked`, raising DownloadLockedError.
 
-
-def _lock_is_stale(path: Path) -> tuple[bool, str]:
-    """(stale?, description of the holder) for an existing lock file."""
-    try:
-        text = path.read_text().split()
-        age = time.time() - path.stat().st_mtime
-    except FileNotFoundError:
-        return True, "gone"
-    if not text or not text[0].isdigit():
-        return age > 30, "unknown process (empty lock file)"
-    pid, host = int(text[0]), (text[1] if len(text) > 1 else socket.gethostname())
-    if host != socket.gethostname():
-        return False, f"pid {pid} on host {host}"
-    return not _pid_alive(pid), f"pid {pid}"
-
-
-@contextmanager
-def file_lock(path: str | Path, timeout: float = 0.0, poll: float = 0.2) -> Iterator[Path]:
-    """Hold ``path`` as an O_CREAT|O_EXCL lock file; a dead holder's lock is taken over.
-
-    Waits up to ``timeout`` seconds for a live holder, then raises DownloadLockedError.
+    Waits up to ``timeout`` seconds for a live holder (a lock left by a dead process does not block).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            stale, holder = _lock_is_stale(path)
-            if stale:
-                path.unlink(missing_ok=True)
-                continue
-            if time.monotonic() >= deadline:
-                raise DownloadLockedError(
-                    f"{path} is held by {holder}: another download of this file is running. "
-                    f"Wait for it, or delete the lock file if no such process exists."
-                ) from None
-            time.sleep(poll)
-            continue
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"{os.getpid()} {socket.gethostname()}\n")
-        break
-    try:
-        yield path
-    finally:
-        path.unlink(missing_ok=True)
+    return locked(path, timeout=timeout, what="a download of this file", error=DownloadLockedError)
 
 
 # --------------------------------------------------------------------------- zips

@@ -432,3 +432,12 @@ class FeatureCache:
         if bar is not None:
             bar.close()
         return out  # type: ignore[return-value]
+
+
+def load_features(paths: Sequence[str], config: FrontEndConfig, use_cache: bool = True,
+                  progress: bool = False) -> list[np.ndarray]:
+    """Log-mel features of ``paths`` through the on-disk feature cache (``$ASD_CACHE/features``)."""
+    from .settings import cache_dir
+
+    cache = FeatureCache(cache_dir() / "features" if use_cache else None, config)
+    return cache.features(list(paths), progress=progress)

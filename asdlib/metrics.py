@@ -22,7 +22,6 @@ The definitions follow the official DCASE code to the letter:
 
 from __future__ import annotations
 
-import sys
 import warnings
 from pathlib import Path
 from typing import Iterable
@@ -32,6 +31,8 @@ import pandas as pd
 from scipy.stats import hmean
 from sklearn.metrics import auc as _trapezoid_area
 from sklearn.metrics import roc_auc_score, roc_curve
+
+from .dcase import EPS, LAYOUTS, MACHINE_TYPES, UNIT_PREFIX
 
 __all__ = [
     "RESULT_COLUMNS",
@@ -51,7 +52,6 @@ __all__ = [
 ]
 
 MAX_FPR = 0.1
-EPS = sys.float_info.epsilon
 
 SCORE_COLUMNS = ["path", "layout", "machine_type", "unit", "domain", "label", "score"]
 RESULT_COLUMNS = [
@@ -66,12 +66,6 @@ RESULT_COLUMNS = [
     "n_anomaly",
     "mauc",
 ]
-LAYOUTS = ("dcase2020", "dcase2022")
-_UNIT_PREFIX = {"dcase2020": "id_", "dcase2022": "section_"}
-_TYPE_ORDER = {
-    "dcase2020": ["fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor"],
-    "dcase2022": ["bearing", "fan", "gearbox", "slider", "ToyCar", "ToyTrain", "valve"],
-}
 _LABEL_STRINGS = {"normal": 0, "anomaly": 1}
 
 
@@ -228,7 +222,7 @@ def _infer_layout(df: pd.DataFrame) -> str:
                 "evaluate each layout separately"
             )
         layout = "dcase2020" if is_id.all() else "dcase2022"
-    prefix = _UNIT_PREFIX[layout]
+    prefix = UNIT_PREFIX[layout]
     wrong = units[~units.str.startswith(prefix)]
     if len(wrong):
         raise ValueError(f"scores: layout {layout} expects units '{prefix}XX', got {_examples(wrong)}")
@@ -293,7 +287,7 @@ def _counts(y: np.ndarray) -> tuple[int, int]:
 
 
 def _evaluate_2020(df: pd.DataFrame, method: str) -> list[dict]:
-    """Per-ID rows, per-type mean rows (mauc = min over IDs) and the all-types mean row."""
+    """Per-ID rows, per-type mean rows and the all-types mean row (``mauc`` = min AUC over the row's IDs)."""
     rows: list[dict] = []
     type_means: list[dict] = []
     for mt, g_type in df.groupby("machine_type", sort=True):
@@ -316,7 +310,7 @@ def _evaluate_2020(df: pd.DataFrame, method: str) -> list[dict]:
                      float(np.mean([r["auc"] for r in type_means])),
                      float(np.mean([r["pauc"] for r in type_means])),
                      sum(r["n_normal"] for r in type_means), sum(r["n_anomaly"] for r in type_means),
-                     mauc=float(np.mean([r["mauc"] for r in type_means]))))
+                     mauc=float(np.min([r["mauc"] for r in type_means]))))
     return rows
 
 
@@ -377,9 +371,10 @@ def evaluate(scores: pd.DataFrame, method: str | None = None) -> pd.DataFrame:
     ``scores`` is used (one block of rows per method), else ``"unnamed"``.
 
     DCASE 2020 rows: one per (machine type, ID) with domain ``all``; per type a ``unit="mean"``
-    row (arithmetic means, ``mauc`` = minimum AUC over the IDs); and a ``machine_type="all"``,
-    ``unit="mean"`` row = arithmetic mean over the types' mean rows (its ``mauc`` is the mean of
-    the types' mAUC).
+    row (arithmetic means, ``mauc`` = minimum AUC over the type's IDs); and a ``machine_type="all"``,
+    ``unit="mean"`` row = arithmetic mean over the types' mean rows. ``mauc`` means the same in
+    every row: the minimum AUC over the machine IDs the row covers (in the ``all`` row, every ID
+    of every type).
 
     DCASE 2022 rows, per (machine type, section): ``source`` (AUC over source normals + all
     anomalies; pauc NaN), ``target`` (likewise), ``all`` (pAUC over all clips; auc over all clips,
@@ -416,7 +411,7 @@ def _check_results(results: pd.DataFrame) -> str:
 def _type_order(layout: str, types: Iterable[str]) -> list[str]:
     """Machine types in the order of the published tables, unknown ones sorted, 'all' last."""
     present = list(dict.fromkeys(types))
-    known = [t for t in _TYPE_ORDER[layout] if t in present]
+    known = [t for t in MACHINE_TYPES[layout] if t in present]
     rest = sorted(t for t in present if t not in known and t != "all")
     return known + rest + (["all"] if "all" in present else [])
 
@@ -497,7 +492,7 @@ def read_results(path: str | Path) -> pd.DataFrame:
 def _published() -> pd.DataFrame:
     """Published development-set numbers (fractions) from the papers / challenge pages."""
     rows: list[dict] = []
-    types = ["fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor"]
+    types = list(MACHINE_TYPES["dcase2020"])
     d2020 = {
         ("official AE baseline", 2020, "DCASE 2020 Task 2 baseline (challenge page)"): [
             (65.16, 52.59), (72.59, 60.00), (84.99, 66.93), (66.46, 50.60), (80.09, 67.22), (72.68, 60.66),

@@ -20,7 +20,6 @@ from torch import Tensor, nn
 __all__ = [
     "Encoder",
     "ProjectionHead",
-    "LinearHead",
     "ArcMarginHead",
     "AdaCosHead",
     "AutoEncoder",
@@ -135,19 +134,6 @@ class ProjectionHead(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
-
-
-class LinearHead(nn.Module):
-    """Plain linear classifier on embeddings (softmax cross-entropy over machine IDs)."""
-
-    def __init__(self, in_dim: int, n_classes: int) -> None:
-        super().__init__()
-        if n_classes < 2:
-            raise ValueError(f"LinearHead: n_classes must be >= 2, got {n_classes}")
-        self.fc = nn.Linear(in_dim, n_classes)
-
-    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
-        return self.fc(x)
 
 
 class _CosineHead(nn.Module):

@@ -279,3 +279,51 @@ def clip_embeddings(
     sums = torch.zeros(len(clips), emb.shape[1]).index_add_(0, owner, emb)
     counts = torch.bincount(owner, minlength=len(clips)).clamp_min(1).unsqueeze(1)
     return (sums / counts).numpy().astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# the autoencoder baseline's scores (chapter 4)
+# --------------------------------------------------------------------------------------------
+def frame_errors(model: torch.nn.Module, logmel: np.ndarray, frames: int = 5) -> np.ndarray:
+    """Per-vector reconstruction error of one clip: mean squared error of each stacked vector.
+
+    ``logmel`` is ``[M, T]``; vectors come from :func:`asdlib.models.stack_frames`, so the
+    result has ``T - frames + 1`` values; their mean is the clip's score
+    (:func:`reconstruction_scores`). Chapter 4 plots them over time.
+    """
+    from .models import stack_frames
+
+    x = torch.from_numpy(stack_frames(np.asarray(logmel), frames).astype(np.float32))
+    if x.shape[0] == 0:
+        raise ValueError(f"frame_errors: the clip has {np.shape(logmel)[-1]} frames, fewer than frames={frames}")
+    param = next(model.parameters(), None)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            x = x.to(param.device if param is not None else "cpu")
+            err = ((model(x) - x) ** 2).mean(dim=1)
+    finally:
+        model.train(was_training)
+    return err.double().cpu().numpy()
+
+
+def reconstruction_scores(model: torch.nn.Module, features: Sequence[np.ndarray], frames: int = 5,
+                          paths: Sequence[str] | None = None) -> np.ndarray:
+    """The official baseline's anomaly score per clip: mean squared error over all its vectors.
+
+    A clip too short for one ``frames``-frame vector is an error that names its file (``paths``).
+    """
+    from .models import reconstruction_error, stack_frames
+
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    out = np.empty(len(features), dtype=float)
+    for i, f in enumerate(features):
+        vectors = stack_frames(f, frames)
+        if vectors.shape[0] == 0:
+            name = paths[i] if paths is not None else f"features[{i}]"
+            raise ValueError(f"{name}: the clip has {np.shape(f)[-1]} log-mel frames, fewer than the "
+                             f"{frames} frames (ae_frames) one autoencoder vector needs; it is too short to score")
+        out[i] = reconstruction_error(model, torch.from_numpy(vectors.astype(np.float32)).to(device))
+    return out

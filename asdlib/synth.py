@@ -1017,7 +1017,7 @@ def default_root(layout: str, scale: str = "book", seed: int = 0) -> Path:
     """``$ASD_CACHE/synth/<layout>-<scale>-seed<seed>-v<GENERATOR_VERSION>`` (ASD_CACHE default ~/.cache/asdlib)."""
     _check_layout(layout)
     _resolve_scale(scale)
-    from .data import cache_dir
+    from .settings import cache_dir
 
     return cache_dir() / "synth" / f"{layout}-{scale}-seed{seed}-v{GENERATOR_VERSION}"
 

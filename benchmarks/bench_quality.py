@@ -29,7 +29,7 @@ def main() -> None:
     from asdlib import metrics, synth
     from asdlib.book import BOOK_SETTINGS
     from asdlib.data import index
-    from asdlib.train import run_pipeline
+    from asdlib.pipeline import run_pipeline
 
     base = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="asd-bench-"))
     pd.set_option("display.width", 200)
@@ -53,16 +53,16 @@ def main() -> None:
         print("\nAUC / pAUC (%) per machine type:")
         print(metrics.summary_table(res, percent=True, include_mauc=(layout == "dcase2020")).round(2).to_string())
         if layout == "dcase2022":
-            off = res[res["unit"] == "official"][["method", "auc"]].rename(columns={"auc": "official score"})
-            off["official score"] = (100 * off["official score"]).round(2)
+            off = pd.DataFrame({"method": METHODS,
+                                "official score": [round(100 * metrics.official_score(res, m), 2) for m in METHODS]})
             print("\nofficial score (harmonic mean of AUC_source, AUC_target, pAUC), %:")
             print(off.to_string(index=False))
             dom = res[(res["unit"] == "mean") & (res["machine_type"] == "all")][["method", "domain", "auc", "pauc"]]
             print("\nharmonic means over all sections by domain, %:")
             print((dom.set_index(["method", "domain"]) * 100).round(2).to_string())
-        if layout == "dcase2022":  # the official score row (its auc column) per band
-            overall = band[band["unit"] == "official"]
-            piv = overall.pivot_table(index="method", columns="anomaly_band", values="auc")
+        if layout == "dcase2022":  # the official score per band
+            piv = pd.DataFrame({b: {m: metrics.official_score(g, m) for m in METHODS}
+                                for b, g in band.groupby("anomaly_band")})
             what = "official score"
         else:  # the mean over machine types
             overall = band[(band["machine_type"] == "all") & (band["unit"] == "mean")]

@@ -31,19 +31,17 @@ def main() -> None:
     from asdlib.features import FrontEndConfig, LogMel
     from asdlib.models import AutoEncoder, Encoder, ProjectionHead, reconstruction_error, stack_frames
     from asdlib.scoring import KNNScorer, clip_embeddings
-    from asdlib.train import method_config
+    from asdlib.methods import build_views, method_config
 
     rows = []
     for method in ("contrastive", "contrastive-hf"):
         cfg = method_config(method)
-        from asdlib.train import build_views
-
         views = build_views(cfg, norm=(-40.0, 15.0))
         views.manual_seed(0)
-        enc = Encoder(n_mels=cfg.n_mels, width=cfg.width, depth=cfg.depth, emb_dim=cfg.emb_dim)
+        enc = Encoder(n_mels=cfg.frontend.n_mels, width=cfg.width, depth=cfg.depth, emb_dim=cfg.emb_dim)
         proj = ProjectionHead(cfg.emb_dim, hidden_dim=2 * cfg.proj_dim, out_dim=cfg.proj_dim)
         opt = torch.optim.AdamW(list(enc.parameters()) + list(proj.parameters()), lr=1e-3)
-        x = torch.randn(cfg.batch_size, 1, cfg.n_mels, cfg.segment_frames) * 15 - 40
+        x = torch.randn(cfg.batch_size, 1, cfg.frontend.n_mels, cfg.segment_frames) * 15 - 40
         y = torch.randint(0, 3, (cfg.batch_size,))
 
         def step():
@@ -75,8 +73,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     wave = torch.from_numpy(rng.standard_normal(160000).astype(np.float32) * 0.1)
     cfg = method_config("contrastive-hf")
-    fe = LogMel(FrontEndConfig(n_mels=cfg.n_mels))
-    enc = Encoder(n_mels=cfg.n_mels, width=cfg.width, depth=cfg.depth, emb_dim=cfg.emb_dim).eval()
+    fe = LogMel(FrontEndConfig(n_mels=cfg.frontend.n_mels))
+    enc = Encoder(n_mels=cfg.frontend.n_mels, width=cfg.width, depth=cfg.depth, emb_dim=cfg.emb_dim).eval()
     knn = KNNScorer(k=1).fit(rng.standard_normal((300, cfg.emb_dim)), ["id_00"] * 300)
 
     def score_clip():

@@ -1,15 +1,13 @@
 #!/usr/bin/env python
 """Write student copies of the chapters: exercise solutions removed, outputs cleared.
 
-The exercise convention (also in ``book/index.md``, "For teachers"); every exercise is three
-consecutive cells:
+The exercise convention (also in ``book/index.md``, "For teachers"); every exercise is two
+consecutive cells, so each solution exists once:
 
 1. stub: a code cell tagged ``raises-exception`` ending in
    ``raise NotImplementedError("Exercise: ...")`` -- kept;
-2. solution: a markdown cell tagged ``solution`` holding a MyST dropdown admonition
-   (``{admonition} Solution`` with ``:class: dropdown``) -- removed;
-3. reference: a code cell tagged ``remove-cell`` *and* ``solution`` that runs the reference
-   solution so later cells work when the book is built -- removed.
+2. solution: a code cell tagged ``solution`` and ``hide-input`` that runs the reference solution
+   (the book shows its output and hides its code behind a toggle) -- removed.
 
 Rule: a cell is removed **iff it is tagged** ``solution``. A cell tagged ``remove-cell`` but not
 ``solution`` is a hidden helper that later cells need, and is kept. A markdown cell with a

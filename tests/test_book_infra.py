@@ -133,13 +133,14 @@ def test_chapter_exercises_follow_the_convention(docname: str) -> None:
             "raise NotImplementedError(\"Exercise: ...\")")
         end = stubs[n + 1] if n + 1 < len(stubs) else len(cells)
         following = cells[i + 1 : end]
-        dropdowns = [c for c in following if c.cell_type == "markdown" and "solution" in _tags(c)]
-        assert dropdowns, f"{docname}: exercise at cell {i} has no 'solution' markdown cell"
-        assert re.search(r"`{4,}\{admonition\} Solution\n:class: dropdown", dropdowns[0].source)
-        assert "```python" in dropdowns[0].source
-        refs = [c for c in following if c.cell_type == "code"
-                and {"remove-cell", "solution"} <= _tags(c)]
-        assert refs, f"{docname}: exercise at cell {i} has no remove-cell reference solution"
+        solutions = [c for c in following if "solution" in _tags(c)]
+        assert len(solutions) == 1, f"{docname}: exercise at cell {i} needs exactly one 'solution' cell"
+        sol = solutions[0]
+        assert sol.cell_type == "code" and "hide-input" in _tags(sol) and "remove-cell" not in _tags(sol), (
+            f"{docname}: the solution of the exercise at cell {i} must be one code cell tagged "
+            "solution + hide-input (shown with its output, code collapsed)")
+        assert "Show the solution" in sol.metadata.get("mystnb", {}).get("code_prompt_show", "")
+        assert not any("{admonition} Solution" in c.source for c in cells), f"{docname}: a second copy"
 
 
 @pytest.mark.parametrize("docname", CHAPTERS)
@@ -170,13 +171,12 @@ def _notebook(*cells: tuple[str, str, list[str]]) -> nbformat.NotebookNode:
 def test_strip_solutions_rule() -> None:
     nb = _notebook(("code", "x = 1", []),
                    ("code", 'raise NotImplementedError("Exercise: y")', ["raises-exception"]),
-                   ("markdown", "````{admonition} Solution\n:class: dropdown\n````", ["solution"]),
-                   ("code", "y = 2", ["remove-cell", "solution"]),
+                   ("code", "y = 2", ["solution", "hide-input"]),
                    ("code", "helper = 3", ["remove-cell"]))
     nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="1\n")]
     nb.cells[0].execution_count = 1
     copy, removed = student_copies.strip_solutions(nb)
-    assert removed == 2
+    assert removed == 1
     assert [c.source for c in copy.cells] == ["x = 1", nb.cells[1].source, "helper = 3"]
     assert copy.cells[0].outputs == [] and copy.cells[0].execution_count is None
     assert nb.cells[0].outputs, "the original notebook must not be modified"
@@ -191,7 +191,7 @@ def test_strip_solutions_refuses_an_untagged_dropdown() -> None:
 def test_index_page_explains_use_and_exercises() -> None:
     text = (ROOT / "book" / "index.md").read_text(encoding="utf-8")
     for needle in ("Colab", "ASD_DATA", "ASD_DATA_DIR", "GPU", "raises-exception",
-                   "remove-cell", "solution", "student_copies.py", "{bibliography}"):
+                   "hide-input", "solution", "student_copies.py", "{bibliography}"):
         assert needle in text, f"book/index.md does not mention {needle}"
     assert str(ROOT) not in text, "book/index.md names an absolute path of this machine"
 

@@ -349,13 +349,12 @@ def test_cut_connection_resumes_within_one_call(zenodo, tmp_path):
 def test_live_lock_blocks_a_second_download(zenodo, tmp_path):
     serve_zip(zenodo, DEV, "dev_data_fan.zip", make_zip(dcase2020_members("fan")))
     lock = tmp_path / ".downloads" / "dev_data_fan.zip.lock"
-    lock.parent.mkdir()
-    lock.write_text(f"{os.getpid()}\n")  # this test process: certainly alive
-    with pytest.raises(dl.DownloadLockedError) as err:
-        dl.download("dcase2020", "dev", "fan", tmp_path, base_url=zenodo.url,
-                    lock_timeout=0.3, **FAST)
-    assert str(lock) in str(err.value) and f"pid {os.getpid()}" in str(err.value)
-    assert zenodo.requests == [] and lock.exists()  # someone else's lock is left alone
+    with dl.file_lock(lock):  # held by this test process (an OS lock on its own descriptor)
+        with pytest.raises(dl.DownloadLockedError) as err:
+            dl.download("dcase2020", "dev", "fan", tmp_path, base_url=zenodo.url,
+                        lock_timeout=0.3, **FAST)
+        assert str(lock) in str(err.value) and f"pid {os.getpid()}" in str(err.value)
+        assert zenodo.requests == [] and lock.exists()  # someone else's lock is left alone
 
 
 def test_stale_lock_of_dead_pid_is_taken_over(zenodo, tmp_path):

@@ -48,7 +48,6 @@ def test_encoder_rejects_wrong_input() -> None:
 def test_heads_shapes() -> None:
     x = torch.randn(5, 16)
     assert Mo.ProjectionHead(16, 32, 8)(x).shape == (5, 8)
-    assert Mo.LinearHead(16, 3)(x).shape == (5, 3)
     assert Mo.ArcMarginHead(16, 3)(x).shape == (5, 3)
     assert Mo.AdaCosHead(16, 3)(x).shape == (5, 3)
 

@@ -10,17 +10,9 @@ import torch
 
 from asdlib import synth
 from asdlib.data import index
-from asdlib.train import (
-    MethodConfig,
-    RunConfigError,
-    TrainingError,
-    load_run,
-    method_config,
-    pick_device,
-    run_pipeline,
-    score,
-    train,
-)
+from asdlib.methods import MethodConfig, method_config
+from asdlib.pipeline import load_run, run_pipeline, score
+from asdlib.train import RunConfigError, TrainingError, pick_device, train
 
 FAST = dict(epochs=2, batch_size=16, segments_per_clip=2, width=8, depth=2, emb_dim=32, proj_dim=16)
 

@@ -1,0 +1,89 @@
+"""File locks and atomic writes: how asdlib keeps caches, downloads and runs whole.
+
+Explained in chapter 0 (``book/index.md``, "How to use this book": caches and downloads).
+One lock for everything that two processes might build at the same time (a download, a
+synthetic set, a cached book run): :func:`locked`, the maintained ``filelock`` package's
+OS-level lock (released by the operating system when its holder dies, so a killed process
+never leaves a lock that blocks the next run). One way to write a file so that a reader never
+sees it half-written: :func:`atomic_path` (write to a temporary name in the same folder, then
+``os.replace``).
+"""
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+
+class LockedError(RuntimeError):
+    """Another live process holds the lock and the wait timed out."""
+
+
+def _holder(path: Path) -> str:
+    try:
+        text = path.read_text().split()
+    except OSError:
+        text = []
+    if text and text[0].isdigit():
+        return f"pid {text[0]}" + (f" on host {text[1]}" if len(text) > 1 and text[1] != socket.gethostname() else "")
+    return "another process"
+
+
+@contextmanager
+def locked(path: str | os.PathLike[str], timeout: float | None = None, what: str = "this resource",
+           error: type[Exception] = LockedError) -> Iterator[Path]:
+    """Hold an exclusive lock on ``path`` (created if missing; removed when released).
+
+    Waits ``timeout`` seconds at most (``None``: as long as it takes), then raises ``error``
+    with a message that names the lock file, its holder's pid and ``what`` it protects.
+    The holder's pid and host are written into the lock file while it is held.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def mark(fd: int) -> None:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+
+    lock = FileLock(path, timeout=-1 if timeout is None else timeout, on_acquired=mark)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise error(f"{path} is held by {_holder(path)}: {what} is in use by another process. "
+                    "Wait for it to finish (the lock is released when that process ends).") from None
+    try:
+        yield path
+    finally:
+        # unlink while still holding it: a waiter that then gets the old inode sees it unlinked
+        # and retries on a new file (filelock checks this), so no two processes ever hold it
+        path.unlink(missing_ok=True)
+        lock.release()
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary path beside ``path``; on success it replaces ``path`` in one step.
+
+    Write to the yielded path inside the ``with`` block. If the block raises, the temporary
+    file is deleted and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)

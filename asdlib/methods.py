@@ -1,0 +1,214 @@
+"""What the methods *are*: ``ae``, ``contrastive`` and ``contrastive-hf``, their settings and builders.
+
+Explained in chapter 4 (``book/04_autoencoder_baseline.ipynb``: ``ae``), chapter 5
+(``book/05_views.ipynb``: the views) and chapter 6 (``book/06_contrastive.ipynb``: the
+contrastive methods). :class:`MethodConfig` holds every setting of a run, with one
+:class:`asdlib.features.FrontEndConfig` for the log-mel front end, and checks every field's
+type and range when it is made, naming the setting. :func:`build_models` and
+:func:`build_views` turn a configuration into the modules that :mod:`asdlib.train` trains.
+
+The defaults are *ours* (the paper does not publish them). ``ae`` follows the official DCASE
+2020 baseline (64 mels, 5 frames, dense autoencoder, MSE, Adam lr 1e-3, batch 512); its official
+schedule is 100 epochs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from torch import nn
+
+from .features import FrontEndConfig
+
+METHODS: tuple[str, ...] = ("ae", "contrastive", "contrastive-hf")
+#: contrastive losses (over two views) and margin classification losses (over machine IDs / sections)
+LOSSES: tuple[str, ...] = ("supcon", "ntxent", "arcface", "adacos")
+#: ``hf_band="high"`` is the paper's augmentation; ``"low"`` the control of chapter 9
+HF_BANDS: tuple[str, ...] = ("high", "low")
+#: epochs when ``epochs`` is not given
+DEFAULT_EPOCHS: dict[str, int] = {"ae": 100, "contrastive": 10, "contrastive-hf": 10}
+#: front-end fields accepted as flat settings (``--set n_mels=128``)
+FRONTEND_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(FrontEndConfig))
+
+
+def _default_frontend() -> FrontEndConfig:
+    # BYOL-A's 64 bands (half the compute of the 128-band DCASE front end); the official AE uses 64 too
+    return FrontEndConfig(n_mels=64)
+
+
+@dataclass
+class MethodConfig:
+    """Every setting of a training run (see the module docstring for the defaults' origin)."""
+
+    method: str = "contrastive-hf"
+    seed: int = 0
+    epochs: int | None = None  # None = DEFAULT_EPOCHS[method]
+    frontend: FrontEndConfig = field(default_factory=_default_frontend)
+    # contrastive methods
+    segment_frames: int = 64
+    segments_per_clip: int = 4
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    loss: str = "supcon"  # "supcon" (over machine IDs / sections), "ntxent", "arcface" or "adacos"
+    temperature: float = 0.1
+    width: int = 16
+    depth: int = 4
+    emb_dim: int = 128
+    proj_dim: int = 64
+    mixup_ratio: float = 0.4
+    resize_crop: bool = True
+    hf_mode: str = "mix"
+    hf_cutoff_hz: float = 2000.0
+    hf_p: float = 1.0
+    hf_strength: float = 1.0
+    hf_band: str = "high"
+    scorer: str = "knn"
+    k: int = 1
+    test_hop_frames: int = 32
+    # autoencoder baseline
+    ae_frames: int = 5
+    ae_batch_size: int = 512
+
+    def __post_init__(self) -> None:
+        if isinstance(self.frontend, Mapping):
+            self.frontend = FrontEndConfig(**self.frontend)
+        if not isinstance(self.frontend, FrontEndConfig):
+            raise ValueError(f"setting frontend must be a FrontEndConfig, got {self.frontend!r}")
+        _choice("method", self.method, METHODS)
+        if self.epochs is None:
+            self.epochs = DEFAULT_EPOCHS[self.method]
+        for name, lo in (("seed", 0), ("epochs", 1), ("segment_frames", 1), ("segments_per_clip", 1),
+                         ("batch_size", 2), ("width", 1), ("depth", 1), ("emb_dim", 1), ("proj_dim", 1),
+                         ("k", 1), ("test_hop_frames", 1), ("ae_frames", 1), ("ae_batch_size", 2)):
+            setattr(self, name, _integer(name, getattr(self, name), lo))
+        for name, lo, hi, lo_open in (("lr", 0.0, None, True), ("weight_decay", 0.0, None, False),
+                                      ("temperature", 0.0, None, True), ("mixup_ratio", 0.0, 1.0, False),
+                                      ("hf_p", 0.0, 1.0, False), ("hf_strength", 0.0, None, False),
+                                      ("hf_cutoff_hz", 0.0, self.frontend.f_max, True)):
+            setattr(self, name, _number(name, getattr(self, name), lo, hi, lo_open))
+        if not isinstance(self.resize_crop, bool):
+            raise ValueError(f"setting resize_crop must be true or false, got {self.resize_crop!r}")
+        from .augment import BAND_MODES
+        from .scoring import SCORERS
+
+        _choice("loss", self.loss, LOSSES)
+        _choice("hf_mode", self.hf_mode, BAND_MODES)
+        _choice("hf_band", self.hf_band, HF_BANDS)
+        _choice("scorer", self.scorer, tuple(SCORERS))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "MethodConfig":
+        """The configuration saved by :meth:`to_dict` (in ``config.json`` and ``model.pt``)."""
+        return cls(**dict(d))
+
+    def relevant(self) -> dict:
+        """The fields that influence this method (others are left out of the key)."""
+        d = self.to_dict()
+        ae_only = {"ae_frames", "ae_batch_size"}
+        hf_only = {"hf_mode", "hf_cutoff_hz", "hf_p", "hf_strength", "hf_band"}
+        if self.method == "ae":
+            keep = {"method", "seed", "epochs", "frontend", "lr"} | ae_only
+        else:
+            keep = set(d) - ae_only - (hf_only if self.method == "contrastive" else set())
+        return {k: v for k, v in d.items() if k in keep}
+
+    def key(self) -> str:
+        """A short hash of :meth:`relevant` (12 hex characters)."""
+        return hashlib.sha1(json.dumps(self.relevant(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)} "
+                         f"(setting {name})")
+
+
+def _integer(name: str, value: object, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+        raise ValueError(f"setting {name} must be an integer >= {lo}, got {value!r}")
+    return int(value)
+
+
+def _number(name: str, value: object, lo: float, hi: float | None, lo_open: bool) -> float:
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+          and (value > lo if lo_open else value >= lo) and (hi is None or value <= hi))
+    if not ok:
+        rng = f"{'>' if lo_open else '>='} {lo:g}" + (f" and <= {hi:g}" if hi is not None else "")
+        what = "a positive finite number" if (lo_open and lo == 0 and hi is None) else f"a number {rng}"
+        raise ValueError(f"setting {name} must be {what}, got {value!r}")
+    return float(value)
+
+
+def setting_names() -> list[str]:
+    """Every name :func:`method_config` accepts (front-end fields included)."""
+    return sorted({f.name for f in dataclasses.fields(MethodConfig)} - {"frontend", "method"} | set(FRONTEND_FIELDS))
+
+
+def method_config(method: str, **overrides: Any) -> MethodConfig:
+    """A :class:`MethodConfig` for ``method`` with keyword overrides.
+
+    Front-end fields (``sr``, ``n_fft``, ``hop_length``, ``n_mels``, ...) go into the
+    configuration's :class:`~asdlib.features.FrontEndConfig`. Unknown keys are an error.
+    """
+    names = set(setting_names())
+    unknown = set(overrides) - names
+    if unknown:
+        raise ValueError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(names)}")
+    fe_over = {k: overrides.pop(k) for k in list(overrides) if k in FRONTEND_FIELDS}
+    if fe_over:
+        try:
+            overrides["frontend"] = dataclasses.replace(_default_frontend(), **fe_over)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"setting {', '.join(sorted(fe_over))}: {err}") from None
+    return MethodConfig(method=method, **overrides)
+
+
+# --------------------------------------------------------------------------- builders
+def build_models(cfg: MethodConfig, n_classes: int) -> dict[str, nn.Module]:
+    """The modules a run trains: ``{"ae"}``, ``{"encoder", "projector"}`` or ``{"encoder", "head"}``."""
+    from .models import AdaCosHead, ArcMarginHead, AutoEncoder, Encoder, ProjectionHead
+
+    n_mels = cfg.frontend.n_mels
+    if cfg.method == "ae":
+        return {"ae": AutoEncoder(n_mels=n_mels, frames=cfg.ae_frames)}
+    enc = Encoder(n_mels=n_mels, width=cfg.width, depth=cfg.depth, emb_dim=cfg.emb_dim)
+    if cfg.loss in ("arcface", "adacos"):
+        if n_classes < 2:
+            raise ValueError(f"loss {cfg.loss!r} classifies machine IDs / sections and needs at least 2 of them "
+                             f"in the training data, found {n_classes}; use loss='supcon' or 'ntxent'")
+        head = ArcMarginHead(cfg.emb_dim, n_classes) if cfg.loss == "arcface" else AdaCosHead(cfg.emb_dim, n_classes)
+        return {"encoder": enc, "head": head}
+    return {"encoder": enc, "projector": ProjectionHead(cfg.emb_dim, hidden_dim=2 * cfg.proj_dim, out_dim=cfg.proj_dim)}
+
+
+def build_views(cfg: MethodConfig, norm: tuple[float, float] | None = None):
+    """The view pipeline of ``cfg`` (chapter 5), applied to dB log-mel segments.
+
+    log-mixup-exp -> (``contrastive-hf`` only) the spectrum augmentation (``hf_band="high"``:
+    the paper's; ``"low"``: the control) -> random resize crop -> pre-normalisation with the
+    training statistics ``norm``. ``ae`` has no views (``None``).
+    """
+    from . import augment
+
+    if cfg.method == "ae":
+        return None
+    kind = "contrastive"
+    band: dict | bool = False
+    if cfg.method == "contrastive-hf":
+        kind = "contrastive-hf" if cfg.hf_band == "high" else "contrastive-lf"
+        band = {"cutoff_hz": cfg.hf_cutoff_hz, "mode": cfg.hf_mode, "p": cfg.hf_p, "strength": cfg.hf_strength}
+    return augment.view_pipeline(
+        kind, cfg.frontend,
+        mixup={"ratio": cfg.mixup_ratio} if cfg.mixup_ratio > 0 else False,
+        band=band if kind != "contrastive" else False,
+        crop=cfg.resize_crop,
+        normalizer=norm,
+    )

@@ -1,0 +1,93 @@
+"""Every ``ASD_*`` environment variable that asdlib reads, in one place.
+
+Explained in ``book/index.md`` ("How to use this book") and the README ("Settings"). No other
+module reads ``os.environ`` for an ``ASD_*`` name: they call the functions below.
+
+======================  ==========================================  ==============================
+variable                meaning                                     default
+======================  ==========================================  ==============================
+``ASD_DATA``            data of the chapters: ``synthetic``/``real``  ``synthetic``
+``ASD_DATA_DIR``        where real DCASE data is downloaded / read  ``~/asd-data``
+``ASD_CACHE``           features, synthetic sets and cached runs    ``~/.cache/asdlib``
+``ASD_SYNTH_SCALE``     scale of the chapters' synthetic sets       ``book``
+``ASD_SAMPLES``         folder of real sample clips (optional)      ``../shared/data/dcase-samples``
+                                                                    beside the checkout, if present
+``ASD_ZENODO_URL``      base URL of the Zenodo server (tests and    ``https://zenodo.org``
+                        mirrors)
+======================  ==========================================  ==============================
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: name -> (default shown to users, one-line meaning); the README table is generated from this.
+VARIABLES: dict[str, tuple[str, str]] = {
+    "ASD_DATA": ("synthetic", "data of the chapters: 'synthetic' (built in) or 'real' (DCASE development sets)"),
+    "ASD_DATA_DIR": ("~/asd-data", "where real DCASE data is downloaded to and read from"),
+    "ASD_CACHE": ("~/.cache/asdlib", "cache of features, synthetic sets and trained runs"),
+    "ASD_SYNTH_SCALE": ("book", "scale of the synthetic sets the chapters use: tiny, book or full"),
+    "ASD_SAMPLES": ("../shared/data/dcase-samples beside the checkout", "folder of real DCASE sample clips"),
+    "ASD_ZENODO_URL": ("https://zenodo.org", "base URL of the Zenodo server the downloader talks to"),
+}
+
+DATA_CHOICES = ("synthetic", "real")
+SYNTH_SCALES = ("tiny", "book", "full")
+DEFAULT_ZENODO_URL = "https://zenodo.org"
+
+
+def _get(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value.strip() if value is not None and value.strip() else None
+
+
+def data_choice() -> str:
+    """``ASD_DATA``: ``synthetic`` (default) or ``real``, checked."""
+    choice = (_get("ASD_DATA") or "synthetic").lower()
+    if choice not in DATA_CHOICES:
+        raise ValueError(f"ASD_DATA={choice!r}: expected one of {', '.join(DATA_CHOICES)}")
+    return choice
+
+
+def data_dir() -> Path:
+    """``ASD_DATA_DIR``: the folder of real DCASE data (default ``~/asd-data``)."""
+    return Path(_get("ASD_DATA_DIR") or Path.home() / "asd-data").expanduser()
+
+
+def cache_dir() -> Path:
+    """``ASD_CACHE``: the asdlib cache folder (default ``~/.cache/asdlib``)."""
+    return Path(_get("ASD_CACHE") or Path.home() / ".cache" / "asdlib").expanduser()
+
+
+def synth_scale() -> str:
+    """``ASD_SYNTH_SCALE``: the scale of the chapters' synthetic sets (default ``book``), checked."""
+    scale = (_get("ASD_SYNTH_SCALE") or "book").lower()
+    if scale not in SYNTH_SCALES:
+        raise ValueError(f"ASD_SYNTH_SCALE={scale!r}: expected one of {', '.join(SYNTH_SCALES)}")
+    return scale
+
+
+def samples_dir() -> Path | None:
+    """``ASD_SAMPLES`` if set (``None`` when it is not a folder); else ``None`` (callers look beside the checkout)."""
+    value = _get("ASD_SAMPLES")
+    if value is None:
+        return None
+    p = Path(value).expanduser()
+    return p if p.is_dir() else None
+
+
+def samples_set() -> bool:
+    """Whether ``ASD_SAMPLES`` is set (then it alone decides where sample clips are)."""
+    return _get("ASD_SAMPLES") is not None
+
+
+def zenodo_url() -> str:
+    """``ASD_ZENODO_URL`` (default ``https://zenodo.org``), without a trailing slash."""
+    return (_get("ASD_ZENODO_URL") or DEFAULT_ZENODO_URL).rstrip("/")
+
+
+def describe() -> str:
+    """The variables as a Markdown table (name, default, meaning) for help texts and the README."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{k}` | `{d}` | {m} |" for k, (d, m) in VARIABLES.items()]
+    return "\n".join(rows)
