@@ -578,3 +578,12 @@ def fingerprint(df: pd.DataFrame) -> str:
 def data_root_of(df: pd.DataFrame) -> list[Path]:
     """The data root folder(s) of an index: ``<root>/<machine_type>/<split>/<file>``."""
     return sorted({Path(p).resolve().parents[2] for p in df["path"].astype(str)})
+
+
+def format_attributes(attributes: dict[str, str] | None) -> str:
+    """The inverse of :func:`parse_attributes`: ``{"vel": "8", "loc": "A"}`` -> ``"vel_8_loc_A"`` (``""`` if none)."""
+    if not attributes:
+        return ""
+    if set(attributes) == {"raw"}:
+        return str(attributes["raw"])
+    return "_".join(f"{k}_{v}" for k, v in attributes.items())

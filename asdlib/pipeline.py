@@ -44,6 +44,45 @@ def load_run(run_dir: str | Path) -> dict:
             "machine_type": meta["data"]["machine_type"], "run_dir": run_dir}
 
 
+def embed(run: dict, paths: list[str], device: str | None = None, progress: bool = False,
+          use_cache: bool = True) -> np.ndarray:
+    """Clip embeddings ``[N, D]`` of ``paths`` from a loaded contrastive run (:func:`load_run`).
+
+    The same path as scoring: the run's front end, its pre-normalisation, windows of
+    ``segment_frames`` every ``test_hop_frames``, the mean of the L2-normalised window embeddings.
+    """
+    from .augment import PreNormalize
+    from .scoring import clip_embeddings
+
+    cfg: MethodConfig = run["config"]
+    if cfg.method == "ae":
+        raise ValueError(f"run {run['run_dir']} is an autoencoder run: it has no embeddings")
+    dev = pick_device(device)
+    feats = load_features(paths, cfg.frontend, use_cache=use_cache, progress=progress)
+    return clip_embeddings(run["models"]["encoder"].to(dev), feats, segment_frames=cfg.segment_frames,
+                           hop_frames=cfg.test_hop_frames, device=str(dev), normalize=PreNormalize(*run["norm"]))
+
+
+def histories(out: str | Path) -> pd.DataFrame:
+    """The training histories of every machine type of a :func:`run_pipeline` folder, one table.
+
+    Columns of ``history.csv`` (``epoch, loss, steps, seconds``) plus ``machine_type``.
+    """
+    out = Path(out)
+    files = sorted(out.glob("*/history.csv"))
+    if not files:
+        raise FileNotFoundError(f"{out}: no <machine_type>/history.csv (is it a run_pipeline folder?)")
+    return pd.concat([pd.read_csv(f).assign(machine_type=f.parent.name) for f in files], ignore_index=True)
+
+
+def collect_scores(runs: dict[str, str | Path]) -> pd.DataFrame:
+    """The ``scores.csv`` of several :func:`run_pipeline` folders as one table with a ``method`` column."""
+    from .metrics import read_scores
+
+    return pd.concat([read_scores(Path(d) / "scores.csv").assign(method=name) for name, d in runs.items()],
+                     ignore_index=True)
+
+
 def score(run_dir: str | Path, df: pd.DataFrame, split: str = "test", device: str | None = None,
           progress: bool = False, use_cache: bool = True) -> pd.DataFrame:
     """Anomaly scores (higher = more anomalous) of the ``split`` clips of the run's machine type.
@@ -54,25 +93,22 @@ def score(run_dir: str | Path, df: pd.DataFrame, split: str = "test", device: st
     training embeddings of the *same* machine ID / section.
     """
     from . import scoring
-    from .augment import PreNormalize
 
     run = load_run(run_dir)
     cfg: MethodConfig = run["config"]
     test = select(df, run["machine_type"], split)
     if test.empty:
         raise ValueError(f"no {split} clips of machine type {run['machine_type']!r} in the data")
-    feats = load_features(test["path"], cfg.frontend, use_cache=use_cache, progress=progress)
-    dev = pick_device(device)
     paths = list(test["path"].astype(str))
     if cfg.method == "ae":
-        scores = scoring.reconstruction_scores(run["models"]["ae"].to(dev), feats, cfg.ae_frames, paths=paths)
+        feats = load_features(paths, cfg.frontend, use_cache=use_cache, progress=progress)
+        ae = run["models"]["ae"].to(pick_device(device))
+        scores = scoring.reconstruction_scores(ae, feats, cfg.ae_frames, paths=paths)
     else:
         mem = np.load(Path(run_dir) / "memory.npz")
         scorer = scoring.make_scorer(cfg.scorer, **({"k": cfg.k} if cfg.scorer == "knn" else {}))
         scorer.fit(mem["emb"], list(mem["units"]))
-        emb = scoring.clip_embeddings(run["models"]["encoder"].to(dev), feats, segment_frames=cfg.segment_frames,
-                                      hop_frames=cfg.test_hop_frames, device=str(dev),
-                                      normalize=PreNormalize(*run["norm"]))
+        emb = embed(run, paths, device=device, progress=progress, use_cache=use_cache)
         scores = scorer.score(emb, list(test["unit"].astype(str)))
     out = test[["path", "layout", "machine_type", "unit", "domain", "label"]].copy()
     out["score"] = np.asarray(scores, dtype=float)
