@@ -1,4 +1,4 @@
-"""What the methods *are*: ``ae``, ``contrastive`` and ``contrastive-hf``, their settings and builders.
+"""What the methods *are*: ``ae``, ``contrastive``, ``contrastive-hf`` and the training-free references.
 
 Explained in chapter 4 (``book/04_autoencoder_baseline.ipynb``: ``ae``), chapter 5
 (``book/05_views.ipynb``: the views) and chapter 6 (``book/06_contrastive.ipynb``: the
@@ -9,7 +9,10 @@ type and range when it is made, naming the setting. :func:`build_models` and
 
 The defaults are *ours* (the paper does not publish them). ``ae`` follows the official DCASE
 2020 baseline (64 mels, 5 frames, dense autoencoder, MSE, Adam lr 1e-3, batch 512); its official
-schedule is 100 epochs.
+schedule is 100 epochs. ``knn-stats`` and ``gmm-stats`` train nothing: they compare each clip's
+mean log-mel (DCASE 128-mel front end) with those of the normal training clips of the same
+machine ID / section (k-NN distance, or a Gaussian mixture's negative log-likelihood), the
+training-free references DCASE papers calibrate with (chapter 7).
 """
 from __future__ import annotations
 
@@ -17,27 +20,38 @@ import dataclasses
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from torch import nn
 
 from .features import FrontEndConfig
 
-METHODS: tuple[str, ...] = ("ae", "contrastive", "contrastive-hf")
+METHODS: tuple[str, ...] = ("ae", "contrastive", "contrastive-hf", "knn-stats", "gmm-stats")
+#: training-free references: statistics of each clip's log-mel against the normal training clips
+#: of the same machine ID / section (no model is trained; how DCASE papers calibrate a data set)
+TRAINING_FREE: tuple[str, ...] = ("knn-stats", "gmm-stats")
+#: the methods that train an encoder with two views
+CONTRASTIVE: tuple[str, ...] = ("contrastive", "contrastive-hf")
 #: contrastive losses (over two views) and margin classification losses (over machine IDs / sections)
 LOSSES: tuple[str, ...] = ("supcon", "ntxent", "arcface", "adacos")
 #: ``hf_band="high"`` is the paper's augmentation; ``"low"`` the control of chapter 9
 HF_BANDS: tuple[str, ...] = ("high", "low")
 #: epochs when ``epochs`` is not given
-DEFAULT_EPOCHS: dict[str, int] = {"ae": 100, "contrastive": 10, "contrastive-hf": 10}
+DEFAULT_EPOCHS: dict[str, int] = {"ae": 100, "contrastive": 10, "contrastive-hf": 10, "knn-stats": 1,
+                                   "gmm-stats": 1}
 #: front-end fields accepted as flat settings (``--set n_mels=128``)
 FRONTEND_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(FrontEndConfig))
 
 
-def _default_frontend() -> FrontEndConfig:
-    # BYOL-A's 64 bands (half the compute of the 128-band DCASE front end); the official AE uses 64 too
-    return FrontEndConfig(n_mels=64)
+def default_frontend(method: str = "contrastive-hf") -> FrontEndConfig:
+    """The front end of ``method`` when none is given.
+
+    64 mels for the trained methods (BYOL-A's 64 bands: half the compute of the 128-band DCASE
+    front end; the official AE uses 64 too); the DCASE 128-mel front end for the training-free
+    references (the statistics the synthetic data's difficulty was calibrated with).
+    """
+    return FrontEndConfig() if method in TRAINING_FREE else FrontEndConfig(n_mels=64)
 
 
 @dataclass
@@ -47,7 +61,7 @@ class MethodConfig:
     method: str = "contrastive-hf"
     seed: int = 0
     epochs: int | None = None  # None = DEFAULT_EPOCHS[method]
-    frontend: FrontEndConfig = field(default_factory=_default_frontend)
+    frontend: FrontEndConfig | None = None  # None = default_frontend(method)
     # contrastive methods
     segment_frames: int = 64
     segments_per_clip: int = 4
@@ -73,18 +87,23 @@ class MethodConfig:
     # autoencoder baseline
     ae_frames: int = 5
     ae_batch_size: int = 512
+    # training-free references
+    gmm_components: int = 2
 
     def __post_init__(self) -> None:
+        _choice("method", self.method, METHODS)
+        if self.frontend is None:
+            self.frontend = default_frontend(self.method)
         if isinstance(self.frontend, Mapping):
             self.frontend = FrontEndConfig(**self.frontend)
         if not isinstance(self.frontend, FrontEndConfig):
             raise ValueError(f"setting frontend must be a FrontEndConfig, got {self.frontend!r}")
-        _choice("method", self.method, METHODS)
         if self.epochs is None:
             self.epochs = DEFAULT_EPOCHS[self.method]
         for name, lo in (("seed", 0), ("epochs", 1), ("segment_frames", 1), ("segments_per_clip", 1),
                          ("batch_size", 2), ("width", 1), ("depth", 1), ("emb_dim", 1), ("proj_dim", 1),
-                         ("k", 1), ("test_hop_frames", 1), ("ae_frames", 1), ("ae_batch_size", 2)):
+                         ("k", 1), ("test_hop_frames", 1), ("ae_frames", 1), ("ae_batch_size", 2),
+                         ("gmm_components", 1)):
             setattr(self, name, _integer(name, getattr(self, name), lo))
         for name, lo, hi, lo_open in (("lr", 0.0, None, True), ("weight_decay", 0.0, None, False),
                                       ("temperature", 0.0, None, True), ("mixup_ratio", 0.0, 1.0, False),
@@ -116,8 +135,12 @@ class MethodConfig:
         hf_only = {"hf_mode", "hf_cutoff_hz", "hf_p", "hf_strength", "hf_band"}
         if self.method == "ae":
             keep = {"method", "seed", "epochs", "frontend", "lr"} | ae_only
+        elif self.method == "knn-stats":
+            keep = {"method", "frontend", "k"}
+        elif self.method == "gmm-stats":
+            keep = {"method", "frontend", "seed", "gmm_components"}
         else:
-            keep = set(d) - ae_only - (hf_only if self.method == "contrastive" else set())
+            keep = set(d) - ae_only - {"gmm_components"} - (hf_only if self.method == "contrastive" else set())
         return {k: v for k, v in d.items() if k in keep}
 
     def key(self) -> str:
@@ -164,8 +187,9 @@ def method_config(method: str, **overrides: Any) -> MethodConfig:
         raise ValueError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(names)}")
     fe_over = {k: overrides.pop(k) for k in list(overrides) if k in FRONTEND_FIELDS}
     if fe_over:
+        _choice("method", method, METHODS)
         try:
-            overrides["frontend"] = dataclasses.replace(_default_frontend(), **fe_over)
+            overrides["frontend"] = dataclasses.replace(default_frontend(method), **fe_over)
         except (ValueError, TypeError) as err:
             raise ValueError(f"setting {', '.join(sorted(fe_over))}: {err}") from None
     return MethodConfig(method=method, **overrides)
@@ -173,10 +197,12 @@ def method_config(method: str, **overrides: Any) -> MethodConfig:
 
 # --------------------------------------------------------------------------- builders
 def build_models(cfg: MethodConfig, n_classes: int) -> dict[str, nn.Module]:
-    """The modules a run trains: ``{"ae"}``, ``{"encoder", "projector"}`` or ``{"encoder", "head"}``."""
+    """The modules a run trains: ``{"ae"}``, ``{"encoder", "projector"}``, ``{"encoder", "head"}`` or none."""
     from .models import AdaCosHead, ArcMarginHead, AutoEncoder, Encoder, ProjectionHead
 
     n_mels = cfg.frontend.n_mels
+    if cfg.method in TRAINING_FREE:
+        return {}
     if cfg.method == "ae":
         return {"ae": AutoEncoder(n_mels=n_mels, frames=cfg.ae_frames)}
     enc = Encoder(n_mels=n_mels, width=cfg.width, depth=cfg.depth, emb_dim=cfg.emb_dim)
@@ -189,6 +215,24 @@ def build_models(cfg: MethodConfig, n_classes: int) -> dict[str, nn.Module]:
     return {"encoder": enc, "projector": ProjectionHead(cfg.emb_dim, hidden_dim=2 * cfg.proj_dim, out_dim=cfg.proj_dim)}
 
 
+def build_scorer(cfg: MethodConfig):
+    """The scorer of a method's clip representations (:mod:`asdlib.scoring`); ``None`` for ``ae``.
+
+    ``knn-stats``: mean Euclidean distance to the ``k`` nearest normal training clips' statistics
+    of the same unit; ``gmm-stats``: negative log-likelihood under a ``gmm_components``-component
+    diagonal Gaussian mixture of them; contrastive methods: the ``scorer`` setting on embeddings.
+    """
+    from .scoring import make_scorer
+
+    if cfg.method == "knn-stats":
+        return make_scorer("knn", k=cfg.k, metric="euclidean")
+    if cfg.method == "gmm-stats":
+        return make_scorer("gmm", n_components=cfg.gmm_components, seed=cfg.seed)
+    if cfg.method in CONTRASTIVE:
+        return make_scorer(cfg.scorer, **({"k": cfg.k} if cfg.scorer == "knn" else {}))
+    return None
+
+
 def build_views(cfg: MethodConfig, norm: tuple[float, float] | None = None):
     """The view pipeline of ``cfg`` (chapter 5), applied to dB log-mel segments.
 
@@ -198,7 +242,7 @@ def build_views(cfg: MethodConfig, norm: tuple[float, float] | None = None):
     """
     from . import augment
 
-    if cfg.method == "ae":
+    if cfg.method not in CONTRASTIVE:
         return None
     kind = "contrastive"
     band: dict | bool = False

@@ -18,7 +18,7 @@ from . import __version__
 from .data import select
 from .features import load_features
 from .files import atomic_path, write_text_atomic
-from .methods import MethodConfig, build_models, method_config
+from .methods import TRAINING_FREE, MethodConfig, build_models, build_scorer, method_config
 from .train import RUN_FORMAT, RunConfigError, check_out_dir, pick_device, read_model_file, train
 
 
@@ -40,7 +40,8 @@ def load_run(run_dir: str | Path) -> dict:
         m.load_state_dict(final["models"][k])
         m.eval()
     meta = json.loads((run_dir / "config.json").read_text())
-    return {"config": cfg, "classes": final["classes"], "norm": tuple(final["norm"]), "models": models,
+    norm = tuple(final["norm"]) if final["norm"] is not None else None
+    return {"config": cfg, "classes": final["classes"], "norm": norm, "models": models,
             "machine_type": meta["data"]["machine_type"], "run_dir": run_dir}
 
 
@@ -55,8 +56,8 @@ def embed(run: dict, paths: list[str], device: str | None = None, progress: bool
     from .scoring import clip_embeddings
 
     cfg: MethodConfig = run["config"]
-    if cfg.method == "ae":
-        raise ValueError(f"run {run['run_dir']} is an autoencoder run: it has no embeddings")
+    if cfg.method == "ae" or cfg.method in TRAINING_FREE:
+        raise ValueError(f"run {run['run_dir']} is a {cfg.method} run: it has no encoder embeddings")
     dev = pick_device(device)
     feats = load_features(paths, cfg.frontend, use_cache=use_cache, progress=progress)
     return clip_embeddings(run["models"]["encoder"].to(dev), feats, segment_frames=cfg.segment_frames,
@@ -90,7 +91,8 @@ def score(run_dir: str | Path, df: pd.DataFrame, split: str = "test", device: st
     ``ae``: mean squared reconstruction error over a clip's 5-frame vectors (official baseline,
     :func:`asdlib.scoring.reconstruction_scores`). Contrastive methods: the scorer of the config
     (default cosine 1-NN distance, :mod:`asdlib.scoring`) between the clip embedding and the
-    training embeddings of the *same* machine ID / section.
+    training embeddings of the *same* machine ID / section. Training-free references: the same
+    with the clips' log-mel statistics (:func:`asdlib.scoring.clip_statistics`).
     """
     from . import scoring
 
@@ -106,9 +108,11 @@ def score(run_dir: str | Path, df: pd.DataFrame, split: str = "test", device: st
         scores = scoring.reconstruction_scores(ae, feats, cfg.ae_frames, paths=paths)
     else:
         mem = np.load(Path(run_dir) / "memory.npz")
-        scorer = scoring.make_scorer(cfg.scorer, **({"k": cfg.k} if cfg.scorer == "knn" else {}))
-        scorer.fit(mem["emb"], list(mem["units"]))
-        emb = embed(run, paths, device=device, progress=progress, use_cache=use_cache)
+        scorer = build_scorer(cfg).fit(mem["emb"], list(mem["units"]))
+        if cfg.method in TRAINING_FREE:
+            emb = scoring.clip_statistics(load_features(paths, cfg.frontend, use_cache=use_cache, progress=progress))
+        else:
+            emb = embed(run, paths, device=device, progress=progress, use_cache=use_cache)
         scores = scorer.score(emb, list(test["unit"].astype(str)))
     out = test[["path", "layout", "machine_type", "unit", "domain", "label"]].copy()
     out["score"] = np.asarray(scores, dtype=float)

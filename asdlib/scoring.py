@@ -327,3 +327,23 @@ def reconstruction_scores(model: torch.nn.Module, features: Sequence[np.ndarray]
                              f"{frames} frames (ae_frames) one autoencoder vector needs; it is too short to score")
         out[i] = reconstruction_error(model, torch.from_numpy(vectors.astype(np.float32)).to(device))
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# training-free references (chapter 7)
+# --------------------------------------------------------------------------------------------
+def clip_statistics(features: Sequence[np.ndarray]) -> np.ndarray:
+    """Per-clip statistics ``[N, M]``: the mean of each mel band's log-mel over time.
+
+    The representation of the training-free references ``knn-stats`` / ``gmm-stats``
+    (:mod:`asdlib.methods`), and of the 1-NN detector the synthetic data was calibrated with.
+    """
+    if len(features) == 0:
+        raise ValueError("features: empty list, nothing to summarise")
+    rows = []
+    for i, f in enumerate(features):
+        arr = np.asarray(f, dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[1] == 0:
+            raise ValueError(f"features[{i}]: expected a non-empty [M, T] log-mel, got shape {arr.shape}")
+        rows.append(arr.mean(axis=1))
+    return np.stack(rows).astype(np.float32)

@@ -37,7 +37,7 @@ from . import __version__
 from .data import data_root_of, fingerprint, select, unit_labels
 from .features import load_features
 from .files import atomic_path, write_text_atomic
-from .methods import MethodConfig, build_models, build_views
+from .methods import TRAINING_FREE, MethodConfig, build_models, build_views
 
 RUN_FORMAT = 2
 #: the files an asdlib run directory may hold (``force`` deletes a directory only if it holds nothing else)
@@ -273,6 +273,8 @@ def _train(train_df, labels, classes, cfg: MethodConfig, out: Path, meta: dict, 
     for path, f in zip(train_df["path"], feats):
         if not np.isfinite(f).all():
             raise TrainingError(f"the features of {path} contain NaN or infinite values; check that file")
+    if cfg.method in TRAINING_FREE:
+        return _fit_reference(train_df, classes, cfg, feats, out)
     if cfg.method == "ae":
         from .models import stack_frames
 
@@ -353,13 +355,35 @@ def _train(train_df, labels, classes, cfg: MethodConfig, out: Path, meta: dict, 
 
         emb = clip_embeddings(models["encoder"], feats, segment_frames=cfg.segment_frames,
                               hop_frames=cfg.test_hop_frames, device="cpu", normalize=PreNormalize(*norm))
-        with atomic_path(out / "memory.npz") as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, emb=emb, units=train_df["unit"].to_numpy(dtype=str),
-                         domains=train_df["domain"].astype(str).to_numpy(dtype=str),
-                         paths=train_df["path"].to_numpy(dtype=str))
+        _write_memory(out, train_df, emb)
     _save_torch(final, out / "model.pt")  # written last: the run counts as finished from here on
     (out / "checkpoint.pt").unlink(missing_ok=True)
+    return hist
+
+
+def _write_memory(out: Path, train_df: pd.DataFrame, emb: np.ndarray) -> None:
+    """``memory.npz``: the training clips' representations with their units, domains and paths."""
+    with atomic_path(out / "memory.npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, emb=emb, units=train_df["unit"].to_numpy(dtype=str),
+                     domains=train_df["domain"].astype(str).to_numpy(dtype=str),
+                     paths=train_df["path"].to_numpy(dtype=str))
+
+
+def _fit_reference(train_df: pd.DataFrame, classes, cfg: MethodConfig, feats, out: Path) -> pd.DataFrame:
+    """A training-free reference: its memory is the training clips' statistics (nothing is optimised)."""
+    from .methods import build_scorer
+    from .scoring import clip_statistics
+
+    stats = clip_statistics(feats)
+    build_scorer(cfg).fit(stats, list(train_df["unit"].astype(str)))  # fails now, not at scoring, if it cannot fit
+    _write_memory(out, train_df, stats)
+    hist = pd.DataFrame(columns=["epoch", "loss", "steps", "seconds"])
+    with atomic_path(out / "history.csv") as tmp:
+        hist.to_csv(tmp, index=False)
+    final = {"format": RUN_FORMAT, "asdlib": __version__, "config": cfg.to_dict(), "classes": list(classes),
+             "norm": None, "models": {}}
+    _save_torch(final, out / "model.pt")
     return hist
 
 

@@ -150,3 +150,33 @@ def test_pipeline_embed_is_the_scoring_path(tmp_path, monkeypatch):
     assert np.allclose(emb, mem["emb"], atol=1e-6)
     h = histories(out)
     assert list(h.columns) == ["epoch", "loss", "steps", "seconds", "machine_type"] and (h["steps"] > 0).all()
+
+
+@pytest.mark.parametrize("method", ["knn-stats", "gmm-stats"])
+def test_training_free_references_run_end_to_end(tmp_path, monkeypatch, method):
+    """knn-stats is exactly 1-NN (Euclidean) on per-clip mean log-mels of the same unit's normal training clips."""
+    import pandas as pd
+    from sklearn.neighbors import NearestNeighbors
+
+    from asdlib import synth
+    from asdlib.features import load_features
+    from asdlib.pipeline import run_pipeline
+
+    monkeypatch.setenv("ASD_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "d"
+    synth.generate(root, layout="dcase2020", scale="tiny", machines=["fan"], seed=1)
+    res = run_pipeline(root, method, tmp_path / "out", progress=False)
+    scores = pd.read_csv(tmp_path / "out" / "scores.csv")
+    assert methods.method_config(method).frontend.n_mels == 128
+    assert not (tmp_path / "out" / "fan" / "checkpoint.pt").exists()
+    if method == "knn-stats":
+        df = index(root)
+        fe = methods.method_config(method).frontend
+        for unit, g in scores.groupby("unit"):
+            tr = select(df, "fan", "train")
+            tr = tr[tr["unit"] == unit]
+            mem = np.stack([f.mean(axis=1) for f in load_features(list(tr["path"]), fe)])
+            te = np.stack([f.mean(axis=1) for f in load_features(list(g["path"]), fe)])
+            expect = NearestNeighbors(n_neighbors=1).fit(mem).kneighbors(te)[0][:, 0]
+            assert np.allclose(g["score"].to_numpy(), expect, rtol=1e-4)
+    assert set(res["method"]) == {method} and (res["unit"] == "mean").any()
