@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "analysis", "augment", "book", "cli", "data", "download", "features", "losses", "metrics",
-    "models", "plotting", "scoring", "synth", "train",
+    "models", "plotting", "scoring", "stats", "synth", "train",
 ]
 
 
