@@ -12,7 +12,8 @@ module only resamples them.
   2022 the harmonic means and the official score) and return a :class:`Bootstrap` whose
   :meth:`~Bootstrap.intervals` gives point estimate + percentile interval per cell and whose
   :meth:`~Bootstrap.difference` gives paired method differences (the same resampled clips for
-  both methods).
+  both methods); :meth:`~Bootstrap.domain_gap` the 2022 source - target gap; :func:`bootstrap_by`
+  one bootstrap per anomaly band or kind.
 * :func:`verdict` turns the interval of a difference A - B into ``"higher"``, ``"lower"`` or
   ``"not resolved"``; :func:`describe_difference` writes the sentence, using :func:`verdict` only.
 * :func:`learning_curve`: the main-table interval at each training-set size.
@@ -43,6 +44,7 @@ __all__ = [
     "weighted_auc_pauc",
     "Bootstrap",
     "bootstrap",
+    "bootstrap_by",
     "verdict",
     "describe_difference",
     "format_interval",
@@ -329,6 +331,25 @@ class Bootstrap:
         reps = {k: self.replicates[a][k] - self.replicates[b][k] for k in self.points[a]}
         return self._table(f"{a} - {b}", point, reps, self.n_seeds[a])
 
+    def domain_gap(self, method: str | None = None) -> pd.DataFrame:
+        """DCASE 2022: AUC (source) minus AUC (target) per section, type and over all types, with
+        intervals (both AUCs from the same resampled clips). ``domain`` reads ``"source - target"``."""
+        if self.layout != "dcase2022":
+            raise ValueError(f"domain_gap: only dcase2022 results have domains, this is {self.layout}")
+        names = self.methods if method is None else [method]
+        parts = []
+        for m in names:
+            self._check_method(m)
+            point, reps = {}, {}
+            for (mt, unit, domain, metric), value in self.points[m].items():
+                if domain == "source" and metric == "auc":
+                    target = (mt, unit, "target", "auc")
+                    key = (mt, unit, "source - target", "auc")
+                    point[key] = value - self.points[m][target]
+                    reps[key] = self.replicates[m][(mt, unit, domain, metric)] - self.replicates[m][target]
+            parts.append(self._table(m, point, reps, self.n_seeds[m]))
+        return pd.concat(parts, ignore_index=True)
+
 
 def bootstrap(scores: pd.DataFrame | Mapping[str, pd.DataFrame], n_boot: int = 1000, level: float = 0.95,
               random_state: int = 0, max_fpr: float = metrics.MAX_FPR) -> Bootstrap:
@@ -395,6 +416,32 @@ def bootstrap(scores: pd.DataFrame | Mapping[str, pd.DataFrame], n_boot: int = 1
     return Bootstrap(layout, points, replicates, {m: len(s) for m, s in seeds.items()}, int(n_boot), level)
 
 
+def bootstrap_by(scores: pd.DataFrame | Mapping[str, pd.DataFrame], column: str = "anomaly_band",
+                 **kwargs) -> dict[object, Bootstrap]:
+    """One :func:`bootstrap` per value of ``column`` of the anomalies, as :func:`asdlib.metrics.evaluate_by`.
+
+    For each value ``v`` (e.g. ``low`` / ``high`` of ``anomaly_band``, after
+    :func:`asdlib.metrics.attach_manifest`) the normal clips of the machine types that have
+    anomalies with ``v`` are kept with those anomalies. ``kwargs`` go to :func:`bootstrap`.
+    """
+    if isinstance(scores, Mapping):
+        scores = pd.concat([t.assign(method=str(m)) for m, t in scores.items()], ignore_index=True)
+    if column not in scores.columns:
+        raise ValueError(f"scores: no column {column!r}; attach the synthetic manifest first "
+                         "(metrics.attach_manifest)")
+    anomalous = scores["label"].astype(str) == "anomaly"
+    values = sorted(scores.loc[anomalous, column].dropna().unique())
+    if not values:
+        raise ValueError(f"scores: no anomalous clip has a value in column {column!r}")
+    out = {}
+    for v in values:
+        anomalies = scores[anomalous & (scores[column] == v)]
+        normals = scores[(scores["label"].astype(str) == "normal")
+                         & scores["machine_type"].isin(anomalies["machine_type"].unique())]
+        out[v] = bootstrap(pd.concat([normals, anomalies], ignore_index=True), **kwargs)
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # verdicts and sentences
 # --------------------------------------------------------------------------------------------
@@ -437,11 +484,11 @@ def format_interval(estimate: float, lo: float, hi: float, scale: float = 100.0,
 
 
 def interval_table(intervals: pd.DataFrame, metric: str = "auc", domain: str = "all",
-                   scale: float = 100.0, digits: int = 1) -> pd.DataFrame:
-    """Wide table of formatted intervals: rows machine type (``all`` last), columns method.
+                   scale: float = 100.0, digits: int = 1, order: list[str] | None = None) -> pd.DataFrame:
+    """Wide table of formatted intervals: rows machine type (``all`` last, or ``order``), columns method.
 
     Takes the per-type ``mean`` rows (and the ``official`` row for ``metric="official"``) of
-    :meth:`Bootstrap.intervals` or :meth:`Bootstrap.difference`.
+    :meth:`Bootstrap.intervals`, :meth:`Bootstrap.difference` or :meth:`Bootstrap.domain_gap`.
     """
     sel = intervals[(intervals["metric"] == metric) & (intervals["domain"] == domain)
                     & intervals["unit"].isin(["mean", "official"])]
@@ -451,7 +498,8 @@ def interval_table(intervals: pd.DataFrame, metric: str = "auc", domain: str = "
     text = sel.assign(text=[format_interval(e, lo, hi, scale, digits)
                             for e, lo, hi in zip(sel["estimate"], sel["lo"], sel["hi"])])
     wide = text.pivot(index="machine_type", columns="method", values="text")
-    order = [t for t in dict.fromkeys(sel["machine_type"]) if t != "all"] + (["all"] if "all" in wide.index else [])
+    if order is None:
+        order = [t for t in dict.fromkeys(sel["machine_type"]) if t != "all"] + (["all"] if "all" in wide.index else [])
     return wide.reindex(index=order, columns=list(dict.fromkeys(sel["method"])))
 
 

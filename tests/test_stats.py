@@ -331,3 +331,36 @@ def test_learning_curve_has_one_row_per_method_size_and_metric():
     assert got == pytest.approx(want, abs=1e-12)
     with pytest.raises(ValueError, match="n_clips"):
         stats.learning_curve(scores, by="n_clips")
+
+
+def test_domain_gap_2022():
+    rng = np.random.default_rng(6)
+    scores = _scores_2022(rng)  # anomalies are easier against source normals (mean 1.5 vs 0.7)
+    bs = stats.bootstrap(scores, n_boot=300)
+    gap = bs.domain_gap()
+    iv = bs.intervals()
+    for mt, unit in (("fan", "section_00"), ("gearbox", "mean"), ("all", "mean")):
+        want = _row(iv, mt, unit, "source", "auc")["estimate"] - _row(iv, mt, unit, "target", "auc")["estimate"]
+        assert _row(gap, mt, unit, "source - target", "auc")["estimate"] == pytest.approx(want, abs=1e-12)
+    assert set(gap["unit"]) == {"section_00", "section_01", "mean"}
+    with pytest.raises(ValueError, match="dcase2022"):
+        stats.bootstrap(_scores_2020(rng), n_boot=10).domain_gap()
+
+
+def test_bootstrap_by_keeps_all_normals_and_one_band_of_anomalies():
+    rng = np.random.default_rng(7)
+    scores = _scores_2020(rng, n=40)
+    anomalous = scores["label"] == "anomaly"
+    # odd anomalies "high" (easy: score + 3), the others "low" (score unchanged); valve has no high ones
+    band = np.where(anomalous & (np.arange(len(scores)) % 4 == 1) & (scores["machine_type"] == "fan"), "high",
+                    np.where(anomalous, "low", None))
+    scores = scores.assign(anomaly_band=band, score=scores["score"] + 3 * (band == "high"))
+    boots = stats.bootstrap_by(scores, "anomaly_band", n_boot=50)
+    assert sorted(boots) == ["high", "low"]
+    high = boots["high"].intervals()
+    assert set(high["machine_type"]) == {"fan", "all"}  # valve has no high-band anomalies
+    sub = scores[(scores["machine_type"] == "fan") & ((scores["label"] == "normal") | (scores["anomaly_band"] == "high"))]
+    want = metrics.evaluate(sub.drop(columns=["seed", "anomaly_band"])).query("unit == 'mean'")["auc"].iloc[0]
+    assert _row(high, "fan", "mean", "all", "auc")["estimate"] == pytest.approx(want, abs=1e-12)
+    with pytest.raises(ValueError, match="manifest"):
+        stats.bootstrap_by(scores.drop(columns="anomaly_band"), "anomaly_band")
