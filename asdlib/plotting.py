@@ -381,7 +381,7 @@ def plot_grouped_bars(
     order: Sequence[Any] | None = None,
     hue_order: Sequence[Any] | None = None,
     scale: float = 1.0,
-    chance: float | None = None,
+    reference: float | None = None,
     ylabel: str | None = None,
     title: str | None = None,
 ) -> Figure:
@@ -389,7 +389,8 @@ def plot_grouped_bars(
 
     E.g. the ``unit == "mean"`` rows of :meth:`asdlib.stats.Bootstrap.intervals`: one group of
     bars per machine type, one bar per method, each with its interval ``[lo, hi]``. Values are
-    multiplied by ``scale`` (100: fractions -> %); ``chance`` draws a dashed line (e.g. 50).
+    multiplied by ``scale`` (100: fractions -> %); ``reference`` draws a dashed line (e.g. 50 for
+    chance, 0 for differences).
     ``lo=None`` / ``hi=None`` draws bars without error bars.
     """
     _check_table(table, [value, lo, hi, group, hue])
@@ -411,8 +412,8 @@ def plot_grouped_bars(
             ok = sub[lo].notna().to_numpy()
             _interval_bars(ax, xs[ok], sub[lo].to_numpy(dtype=float)[ok] * scale,
                            sub[hi].to_numpy(dtype=float)[ok] * scale, color="0.15", linewidth=1)
-    if chance is not None:
-        ax.axhline(chance, color="k", lw=0.8, ls="--")
+    if reference is not None:
+        ax.axhline(reference, color="k", lw=0.8, ls="--")
     ax.set_xticks(x, [str(g) for g in groups], rotation=30 if len(groups) > 4 else 0)
     ax.set_xlabel(group.replace("_", " "))
     ax.set_ylabel(ylabel or value)

@@ -331,6 +331,26 @@ class Bootstrap:
         reps = {k: self.replicates[a][k] - self.replicates[b][k] for k in self.points[a]}
         return self._table(f"{a} - {b}", point, reps, self.n_seeds[a])
 
+    def describe(self, a: str, b: str, machine_type: str = "all", metric: str = "auc", domain: str | None = None,
+                 unit: str = "mean", scale: float = 100.0, unit_label: str | None = None) -> str:
+        """The sentence of :func:`describe_difference` for one cell of :meth:`difference` (default: the
+        mean over types; ``metric="official"`` for the 2022 official score). Values times ``scale``."""
+        if domain is None:
+            domain = "source" if (self.layout == "dcase2022" and metric == "auc") else "all"
+        if metric == "official":
+            machine_type, unit, domain = "all", "official", "all"
+        key = (machine_type, unit, domain, metric)
+        self._check_method(a)
+        self._check_method(b)
+        if key not in self.points[a]:
+            raise ValueError(f"describe: no cell {key}; cells look like {next(iter(self.points[a]))}")
+        row = self.difference(a, b)
+        row = row[(row["machine_type"] == machine_type) & (row["unit"] == unit) & (row["domain"] == domain)
+                  & (row["metric"] == metric)].iloc[0]
+        label = unit_label or {"auc": "AUC points", "pauc": "pAUC points", "official": "points"}.get(metric, "points")
+        return describe_difference(a, b, scale * row["estimate"], scale * row["lo"], scale * row["hi"],
+                                   unit=label, level=self.level)
+
     def domain_gap(self, method: str | None = None) -> pd.DataFrame:
         """DCASE 2022: AUC (source) minus AUC (target) per section, type and over all types, with
         intervals (both AUCs from the same resampled clips). ``domain`` reads ``"source - target"``."""

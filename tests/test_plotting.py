@@ -179,7 +179,7 @@ def _interval_long_table() -> pd.DataFrame:
 
 def test_plot_grouped_bars_error_bars_span_the_interval() -> None:
     table = _interval_long_table()
-    fig = plotting.plot_grouped_bars(table, scale=100, chance=50, ylabel="AUC (%)",
+    fig = plotting.plot_grouped_bars(table, scale=100, reference=50, ylabel="AUC (%)",
                                      hue_order=["contrastive", "ae"])
     ax = fig.axes[0]
     from matplotlib.container import BarContainer
@@ -198,6 +198,7 @@ def test_plot_grouped_bars_error_bars_span_the_interval() -> None:
     np.testing.assert_allclose([s[0, 0] for s in segs], centres)
     assert [t.get_text() for t in ax.get_xticklabels()] == ["fan", "valve", "all"]
     assert ax.get_ylabel() == "AUC (%)"
+    assert any(np.allclose(line.get_ydata(), 50.0) for line in ax.lines)  # the chance line
     with pytest.raises(ValueError, match="missing column"):
         plotting.plot_grouped_bars(table.drop(columns="hi"))
     with pytest.raises(ValueError, match="duplicate"):

@@ -364,3 +364,18 @@ def test_bootstrap_by_keeps_all_normals_and_one_band_of_anomalies():
     assert _row(high, "fan", "mean", "all", "auc")["estimate"] == pytest.approx(want, abs=1e-12)
     with pytest.raises(ValueError, match="manifest"):
         stats.bootstrap_by(scores.drop(columns="anomaly_band"), "anomaly_band")
+
+
+def test_bootstrap_describe_uses_the_difference_interval():
+    rng = np.random.default_rng(8)
+    a = _scores_2020(rng, n=60)
+    worse = a.assign(score=a["score"] + rng.normal(0, 3.0, len(a)))  # much noisier: lower AUC
+    bs = stats.bootstrap({"good": a, "noisy": worse}, n_boot=300)
+    row = _row(bs.difference("good", "noisy"), "all", "mean", "all", "auc")
+    text = bs.describe("good", "noisy")
+    assert text == stats.describe_difference("good", "noisy", 100 * row["estimate"], 100 * row["lo"],
+                                             100 * row["hi"], unit="AUC points")
+    assert text.startswith("good is higher than noisy")
+    assert bs.describe("noisy", "good").startswith("noisy is lower than good")
+    with pytest.raises(ValueError, match="no cell"):
+        bs.describe("good", "noisy", machine_type="pump")
