@@ -372,7 +372,7 @@ class Bootstrap:
 
 
 def bootstrap(scores: pd.DataFrame | Mapping[str, pd.DataFrame], n_boot: int = 1000, level: float = 0.95,
-              random_state: int = 0, max_fpr: float = metrics.MAX_FPR) -> Bootstrap:
+              random_state: int = 0) -> Bootstrap:
     """Resample test clips and training seeds; see :class:`Bootstrap` for what comes back.
 
     ``scores``: a scores table (columns :data:`asdlib.metrics.SCORE_COLUMNS`, optional ``seed``
@@ -385,10 +385,8 @@ def bootstrap(scores: pd.DataFrame | Mapping[str, pd.DataFrame], n_boot: int = 1
     methods and seeds; and draws the seeds of each method with replacement (methods with the
     same seed labels share that draw, so a difference of two methods pairs their seeds). It
     then computes every metric per seed as :func:`asdlib.metrics.evaluate` does and averages
-    over the drawn seeds.
+    over the drawn seeds. pAUC uses ``max_fpr = 0.1``, as :func:`asdlib.metrics.evaluate`.
     """
-    if max_fpr != metrics.MAX_FPR:
-        raise ValueError(f"max_fpr: only metrics.MAX_FPR ({metrics.MAX_FPR}) is supported, as in evaluate()")
     if not 0 < level < 1:
         raise ValueError(f"level: expected a fraction in (0, 1), got {level!r}")
     if int(n_boot) < 1:
@@ -396,6 +394,8 @@ def bootstrap(scores: pd.DataFrame | Mapping[str, pd.DataFrame], n_boot: int = 1
     if isinstance(scores, Mapping):
         tables = {str(k): v for k, v in scores.items()}
     elif isinstance(scores, pd.DataFrame) and "method" in scores.columns:
+        if scores["method"].isna().any():
+            raise ValueError(f"scores: column 'method' has {int(scores['method'].isna().sum())} empty value(s)")
         tables = {str(m): g.drop(columns="method") for m, g in scores.groupby("method", sort=False)}
     else:
         tables = {"unnamed": scores}

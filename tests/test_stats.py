@@ -236,6 +236,8 @@ def test_bootstrap_rejects_mismatched_inputs():
         stats.bootstrap({"a": a, "b": flipped})
     with pytest.raises(ValueError, match="missing column"):
         stats.bootstrap(a.drop(columns="score"))
+    with pytest.raises(ValueError, match="'method' has 1 empty"):
+        stats.bootstrap(a.assign(method=["x"] * (len(a) - 1) + [None]))
     with pytest.raises(ValueError, match="not in this bootstrap"):
         stats.bootstrap(a, n_boot=10).difference("unnamed", "other")
 
