@@ -16,7 +16,8 @@ module only resamples them.
   one bootstrap per anomaly band or kind.
 * :func:`verdict` turns the interval of a difference A - B into ``"higher"``, ``"lower"`` or
   ``"not resolved"``; :func:`describe_difference` writes the sentence, using :func:`verdict` only.
-* :func:`learning_curve`: the main-table interval at each training-set size.
+* :func:`learning_curve`: the main-table interval at each training-set size;
+  :func:`summarize_seeds`: a seed-only t-interval when only results tables are stored.
 
 The point estimate of a cell is the metric of :func:`asdlib.metrics.evaluate` on all test clips,
 computed per seed and averaged over seeds. Inside the bootstrap the AUC and pAUC of a resampled
@@ -35,6 +36,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 from scipy.stats import hmean
+from scipy.stats import t as student_t
 
 from . import metrics
 
@@ -50,6 +52,7 @@ __all__ = [
     "format_interval",
     "interval_table",
     "learning_curve",
+    "summarize_seeds",
 ]
 
 VERDICTS = ("higher", "lower", "not resolved")
@@ -543,3 +546,24 @@ def learning_curve(scores: pd.DataFrame, by: str = "n_train", n_boot: int = 1000
     out = pd.concat(parts, ignore_index=True)
     return out.sort_values(["method", by], kind="stable").reset_index(drop=True)
 
+
+
+def summarize_seeds(results: pd.DataFrame, by: list[str], value: str = "auc", level: float = 0.95) -> pd.DataFrame:
+    """Mean over training seeds with a Student-t interval, for results without the clip scores.
+
+    ``results`` has one row per seed within each group of ``by`` (e.g. ``["method", "n_train"]``
+    on the ``machine_type == "all"`` rows of stored results tables). The interval covers seed
+    variation only (``mean +- t * sd / sqrt(n)``, NaN for one seed); prefer :func:`bootstrap`
+    on the scores, which also resamples the test clips. Columns: ``by``, ``estimate``, ``lo``,
+    ``hi``, ``n_seeds``.
+    """
+    missing = [c for c in [*by, value] if c not in results.columns]
+    if missing:
+        raise ValueError(f"results: missing column(s) {missing}; has {list(results.columns)}")
+    if not 0 < level < 1:
+        raise ValueError(f"level: expected a fraction in (0, 1), got {level!r}")
+    g = results.groupby(by, sort=True)[value]
+    out = g.agg(estimate="mean", sd="std", n_seeds="count").reset_index()
+    half = student_t.ppf(0.5 + level / 2, out["n_seeds"] - 1) * out["sd"] / np.sqrt(out["n_seeds"])
+    half = half.where(out["n_seeds"] > 1)
+    return out.assign(lo=out["estimate"] - half, hi=out["estimate"] + half)[[*by, "estimate", "lo", "hi", "n_seeds"]]

@@ -381,3 +381,16 @@ def test_bootstrap_describe_uses_the_difference_interval():
     assert bs.describe("noisy", "good").startswith("noisy is lower than good")
     with pytest.raises(ValueError, match="no cell"):
         bs.describe("good", "noisy", machine_type="pump")
+
+
+def test_summarize_seeds_hand_computed_t_interval():
+    res = pd.DataFrame({"method": ["ae"] * 3 + ["knn"], "n_train": [16] * 4, "auc": [0.6, 0.7, 0.8, 0.75]})
+    out = stats.summarize_seeds(res, ["method", "n_train"])
+    ae = out[out["method"] == "ae"].iloc[0]
+    # mean 0.7, sd 0.1, t(0.975, 2 df) = 4.302653: half width 4.302653 * 0.1 / sqrt(3) = 0.248414
+    assert ae["estimate"] == pytest.approx(0.7)
+    assert (ae["lo"], ae["hi"]) == (pytest.approx(0.7 - 0.248414, abs=1e-6), pytest.approx(0.7 + 0.248414, abs=1e-6))
+    knn = out[out["method"] == "knn"].iloc[0]
+    assert knn["n_seeds"] == 1 and np.isnan(knn["lo"]) and np.isnan(knn["hi"])
+    with pytest.raises(ValueError, match="missing column"):
+        stats.summarize_seeds(res, ["method", "seed"])
