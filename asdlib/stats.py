@@ -498,7 +498,7 @@ def describe_difference(name_a: str, name_b: str, estimate: float, lo: float, hi
     if v == "not resolved":
         return (f"The data do not resolve a difference between {name_a} and {name_b}: "
                 f"{name_a} minus {name_b} is {estimate:+.{digits}f} {unit} ({span}, which includes zero).")
-    return f"{name_a} is {v} than {name_b} by {estimate:+.{digits}f} {unit} ({span})."
+    return f"{name_a} is {v} than {name_b}: {name_a} minus {name_b} is {estimate:+.{digits}f} {unit} ({span})."
 
 
 def format_interval(estimate: float, lo: float, hi: float, scale: float = 100.0, digits: int = 1) -> str:

@@ -303,11 +303,11 @@ def test_verdict_names_the_direction_when_zero_is_outside():
         assert stats.verdict(-h, -l) == "lower"
         up = stats.describe_difference("A", "B", (l + h) / 2, l, h)
         down = stats.describe_difference("A", "B", -(l + h) / 2, -h, -l)
-        assert up.startswith("A is higher than B by +") and "lower" not in up
-        assert down.startswith("A is lower than B by -") and "higher" not in down
+        assert up.startswith("A is higher than B: A minus B is +") and "lower" not in up
+        assert down.startswith("A is lower than B: A minus B is -") and "higher" not in down
     assert stats.verdict(1e-300, 1.0) == "higher" and stats.verdict(-1.0, -1e-300) == "lower"
     assert stats.describe_difference("A", "B", 3.14, 1.0, 5.0) == \
-        "A is higher than B by +3.1 AUC points (95 % interval +1.0 to +5.0 AUC points)."
+        "A is higher than B: A minus B is +3.1 AUC points (95 % interval +1.0 to +5.0 AUC points)."
 
 
 @pytest.mark.parametrize("lo, hi", [(1.0, -1.0), (np.nan, 1.0), (0.0, np.inf)])
