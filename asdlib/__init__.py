@@ -11,8 +11,10 @@ import importlib
 __version__ = "0.1.0"
 
 __all__ = [
+__all__ = [
     "analysis", "augment", "book", "cli", "data", "dcase", "download", "features", "files", "losses",
-    "methods", "metrics", "models", "pipeline", "plotting", "scoring", "settings", "synth", "train",
+    "methods", "metrics", "models", "pipeline", "plotting", "scoring", "settings", "stats", "synth", "train",
+]
 ]
 
 

@@ -3,8 +3,9 @@
 Used in all chapters; the "look and listen" habit (:func:`show`) is introduced in chapter 1,
 `book/01_listening.ipynb`, the ROC / pAUC picture in chapter 3,
 `book/03_features_and_metrics.ipynb`, training curves in chapter 4,
-`book/04_autoencoder_baseline.ipynb`, and embedding maps in chapter 6,
-`book/06_contrastive.ipynb`.
+`book/04_autoencoder_baseline.ipynb`, embedding maps in chapter 6,
+`book/06_contrastive.ipynb`, and bars with error bars, paired differences and learning curves
+(intervals from :mod:`asdlib.stats`) in chapters 7-9.
 
 The module never selects a matplotlib backend: it draws with whatever backend the notebook
 (inline) or the test run (Agg) gives. The log-mel front end comes from
@@ -32,6 +33,9 @@ __all__ = [
     "plot_band_difference",
     "plot_roc",
     "plot_training_curve",
+    "plot_grouped_bars",
+    "plot_differences",
+    "plot_learning_curve",
     "plot_embeddings",
 ]
 
@@ -256,20 +260,6 @@ def plot_band_difference(
     return fig
 
 
-def _binary_labels(y_true: Any) -> np.ndarray:
-    """Return 0/1 labels (1 = anomaly) from bools, 0/1 or ``normal`` / ``anomaly`` strings."""
-    arr = np.asarray(y_true)
-    if arr.dtype.kind in "OUS":
-        bad = set(arr.tolist()) - {"normal", "anomaly"}
-        if bad:
-            raise ValueError(f"y_true: labels must be 'normal'/'anomaly', got {sorted(bad)}")
-        return (arr == "anomaly").astype(int)
-    out = arr.astype(int)
-    if not set(np.unique(out)) <= {0, 1}:
-        raise ValueError("y_true: expected 0/1 labels (1 = anomaly)")
-    return out
-
-
 def plot_roc(
     y_true: Sequence[Any] | np.ndarray,
     score: Sequence[float] | np.ndarray,
@@ -279,7 +269,12 @@ def plot_roc(
     """ROC curve (anomaly = positive, higher score = more anomalous), pAUC region shaded."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    y = _binary_labels(y_true)
+    from .metrics import labels_to_binary
+
+    try:
+        y = labels_to_binary(y_true)
+    except ValueError as err:
+        raise ValueError(f"y_true: {err}") from None
     s = np.asarray(score, dtype=float).ravel()
     if s.size != y.size:
         raise ValueError(f"score: expected {y.size} values to match y_true, got {s.size}")
@@ -304,29 +299,214 @@ def plot_roc(
 
 
 def plot_training_curve(
-    history: pd.DataFrame,
+    history: pd.DataFrame | Mapping[str, pd.DataFrame],
     ax: Axes | None = None,
     columns: Sequence[str] | None = None,
     x: str = "epoch",
+    by: str | None = None,
+    one_based: bool = True,
+    logy: bool = False,
+    ylabel: str | None = None,
+    title: str | None = None,
 ) -> Figure:
     """Plot training history columns (default: every numeric column but ``x``) against ``x``.
 
-    ``x`` defaults to an ``epoch`` column, falling back to the row index when absent.
+    ``history`` is one run's ``history.csv`` (columns ``epoch, loss, seconds``), several runs
+    stacked with a column ``by`` naming the run (e.g. ``machine_type``), or a dict
+    ``{run name: history}``: one line per (run, column). ``history.csv`` counts epochs from 0;
+    with ``one_based`` the axis counts them from 1 (``x == "epoch"`` only). ``x`` falls back to
+    the row index when absent. ``seconds`` is never plotted unless named in ``columns``.
     """
+    if isinstance(history, Mapping):
+        if not history:
+            raise ValueError("history: expected a non-empty dict of run name -> history table")
+        by = by or "run"
+        history = pd.concat([h.assign(**{by: name}) for name, h in history.items()], ignore_index=True)
     if not isinstance(history, pd.DataFrame) or history.empty:
         raise ValueError("history: expected a non-empty pandas DataFrame")
-    xs = history[x] if x in history.columns else pd.Series(history.index, index=history.index)
+    if by is not None and by not in history.columns:
+        raise ValueError(f"by: no column {by!r} in history (has {list(history.columns)})")
     if columns is None:
-        columns = [c for c in history.select_dtypes("number").columns if c != x]
+        skip = {x, "seconds", by}
+        columns = [c for c in history.select_dtypes("number").columns if c not in skip]
     missing = [c for c in columns if c not in history.columns]
     if missing or not columns:
         raise ValueError(f"columns: not in history (has {list(history.columns)}): {missing}")
-    fig, ax = _new_ax(ax, (6.0, 3.5))
-    for col in columns:
-        ax.plot(xs, history[col], marker="o" if len(history) < 30 else None, label=str(col))
-    ax.set_xlabel(x if x in history.columns else "step")
-    ax.set_ylabel("loss" if all("loss" in str(c) for c in columns) else "value")
-    ax.legend()
+    fig, ax = _new_ax(ax, (7.0, 3.5))
+    groups = [(None, history)] if by is None else list(history.groupby(by, sort=False))
+    for name, h in groups:
+        xs = h[x] if x in h.columns else pd.Series(np.arange(len(h)), index=h.index)
+        if x == "epoch" and x in h.columns and one_based:
+            xs = xs + 1
+        for col in columns:
+            label = str(col) if name is None else (str(name) if len(columns) == 1 else f"{name}: {col}")
+            ax.plot(xs, h[col], marker="o" if len(h) < 30 else None, label=label)
+    ax.set_xlabel(("epoch" if one_based else "epoch (from 0)") if x == "epoch" and x in history.columns
+                  else (x if x in history.columns else "step"))
+    ax.set_ylabel(ylabel or ("loss" if all("loss" in str(c) for c in columns) else "value"))
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize="small", ncol=2 if len(groups) * len(columns) > 4 else 1)
+    return fig
+
+
+def _check_table(table: pd.DataFrame, needed: Sequence[str], name: str = "table") -> pd.DataFrame:
+    """``table`` as a DataFrame holding the ``needed`` columns, or a ValueError naming the missing ones."""
+    if not isinstance(table, pd.DataFrame) or table.empty:
+        raise ValueError(f"{name}: expected a non-empty pandas DataFrame")
+    missing = [c for c in needed if c is not None and c not in table.columns]
+    if missing:
+        raise ValueError(f"{name}: missing column(s) {missing}; has {list(table.columns)}")
+    return table
+
+
+def _interval_bars(ax: Axes, xs: np.ndarray, lo: np.ndarray, hi: np.ndarray, **kw: Any) -> None:
+    """Error bars drawn from exactly ``lo`` to ``hi`` (the interval need not be centred on the value)."""
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    if np.any(lo > hi):
+        raise ValueError("lo: an interval's lower bound exceeds its upper bound")
+    ax.errorbar(xs, (lo + hi) / 2, yerr=(hi - lo) / 2, fmt="none", capsize=3, **kw)
+
+
+def plot_grouped_bars(
+    table: pd.DataFrame,
+    value: str = "estimate",
+    lo: str | None = "lo",
+    hi: str | None = "hi",
+    group: str = "machine_type",
+    hue: str = "method",
+    ax: Axes | None = None,
+    order: Sequence[Any] | None = None,
+    hue_order: Sequence[Any] | None = None,
+    scale: float = 1.0,
+    reference: float | None = None,
+    ylabel: str | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Grouped bars with error bars from a long table (one row per ``group`` x ``hue``).
+
+    E.g. the ``unit == "mean"`` rows of :meth:`asdlib.stats.Bootstrap.intervals`: one group of
+    bars per machine type, one bar per method, each with its interval ``[lo, hi]``. Values are
+    multiplied by ``scale`` (100: fractions -> %); ``reference`` draws a dashed line (e.g. 50 for
+    chance, 0 for differences).
+    ``lo=None`` / ``hi=None`` draws bars without error bars.
+    """
+    _check_table(table, [value, lo, hi, group, hue])
+    if (lo is None) != (hi is None):
+        raise ValueError("lo, hi: give both interval columns or neither")
+    dup = table.duplicated([group, hue])
+    if dup.any():
+        raise ValueError(f"table: {int(dup.sum())} duplicate ({group}, {hue}) row(s); filter to one metric first")
+    groups = list(order) if order is not None else list(dict.fromkeys(table[group]))
+    hues = list(hue_order) if hue_order is not None else list(dict.fromkeys(table[hue]))
+    fig, ax = _new_ax(ax, (max(6.0, 0.35 * len(groups) * len(hues) + 2), 3.8))
+    width = 0.8 / len(hues)
+    x = np.arange(len(groups))
+    for i, h in enumerate(hues):
+        sub = table[table[hue] == h].set_index(group).reindex(groups)
+        xs = x + (i - (len(hues) - 1) / 2) * width
+        ax.bar(xs, sub[value].to_numpy(dtype=float) * scale, width, label=str(h))
+        if lo is not None:
+            ok = sub[lo].notna().to_numpy()
+            _interval_bars(ax, xs[ok], sub[lo].to_numpy(dtype=float)[ok] * scale,
+                           sub[hi].to_numpy(dtype=float)[ok] * scale, color="0.15", linewidth=1)
+    if reference is not None:
+        ax.axhline(reference, color="k", lw=0.8, ls="--")
+    ax.set_xticks(x, [str(g) for g in groups], rotation=30 if len(groups) > 4 else 0)
+    ax.set_xlabel(group.replace("_", " "))
+    ax.set_ylabel(ylabel or value)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
+    return fig
+
+
+def plot_differences(
+    table: pd.DataFrame,
+    estimate: str = "estimate",
+    lo: str = "lo",
+    hi: str = "hi",
+    group: str = "machine_type",
+    ax: Axes | None = None,
+    order: Sequence[Any] | None = None,
+    scale: float = 1.0,
+    ylabel: str | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Paired differences A - B: a point and its interval per ``group``, and a line at zero.
+
+    E.g. the ``unit == "mean"`` rows of :meth:`asdlib.stats.Bootstrap.difference`. A filled
+    marker means :func:`asdlib.stats.verdict` resolves the direction (the interval excludes
+    zero), an open marker that it does not.
+    """
+    from .stats import verdict
+
+    _check_table(table, [estimate, lo, hi, group])
+    dup = table.duplicated([group])
+    if dup.any():
+        raise ValueError(f"table: {int(dup.sum())} duplicate {group!r} row(s); filter to one metric first")
+    groups = list(order) if order is not None else list(dict.fromkeys(table[group]))
+    sub = table.set_index(group).reindex(groups)
+    est = sub[estimate].to_numpy(dtype=float) * scale
+    los, his = sub[lo].to_numpy(dtype=float) * scale, sub[hi].to_numpy(dtype=float) * scale
+    fig, ax = _new_ax(ax, (max(5.0, 0.7 * len(groups) + 2), 3.5))
+    x = np.arange(len(groups))
+    ax.axhline(0.0, color="k", lw=0.8)
+    _interval_bars(ax, x, los, his, color="tab:blue", linewidth=1.2)
+    resolved = np.array([verdict(a, b) != "not resolved" for a, b in zip(los, his)], dtype=bool)
+    ax.scatter(x[resolved], est[resolved], color="tab:blue", zorder=3, label="interval excludes 0")
+    ax.scatter(x[~resolved], est[~resolved], facecolors="white", edgecolors="tab:blue", zorder=3,
+               label="interval includes 0")
+    ax.set_xticks(x, [str(g) for g in groups], rotation=30 if len(groups) > 4 else 0)
+    ax.set_xlabel(group.replace("_", " "))
+    ax.set_ylabel(ylabel or f"difference ({estimate})")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def plot_learning_curve(
+    table: pd.DataFrame,
+    x: str = "n_train",
+    value: str = "estimate",
+    lo: str = "lo",
+    hi: str = "hi",
+    hue: str = "method",
+    ax: Axes | None = None,
+    scale: float = 1.0,
+    logx: bool = True,
+    ylabel: str | None = None,
+    title: str | None = None,
+) -> Figure:
+    """One line per ``hue`` of ``value`` against ``x`` with its interval as a shaded band.
+
+    E.g. one metric's rows of :func:`asdlib.stats.learning_curve`; ``logx`` uses a base-2 axis
+    with the ``x`` values as ticks.
+    """
+    _check_table(table, [x, value, lo, hi, hue])
+    dup = table.duplicated([hue, x])
+    if dup.any():
+        raise ValueError(f"table: {int(dup.sum())} duplicate ({hue}, {x}) row(s); filter to one metric first")
+    fig, ax = _new_ax(ax, (6.5, 4.0))
+    for h, sub in table.groupby(hue, sort=False):
+        sub = sub.sort_values(x)
+        xs = sub[x].to_numpy(dtype=float)
+        line = ax.plot(xs, sub[value].to_numpy(dtype=float) * scale, marker="o", label=str(h))[0]
+        ax.fill_between(xs, sub[lo].to_numpy(dtype=float) * scale, sub[hi].to_numpy(dtype=float) * scale,
+                        color=line.get_color(), alpha=0.2, linewidth=0)
+    if logx:
+        ax.set_xscale("log", base=2)
+        ticks = sorted(table[x].unique())
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
+    ax.set_xlabel(x.replace("_", " "))
+    ax.set_ylabel(ylabel or value)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize="small")
     return fig
 
 

@@ -116,18 +116,124 @@ def test_plot_roc_reports_hand_computed_auc() -> None:
     assert perfect.axes[0].get_legend().get_texts()[0].get_text() == "AUC 100.0 %, pAUC 100.0 %"
     with pytest.raises(ValueError, match="both"):
         plotting.plot_roc([0, 0], [0.1, 0.2])
+    # one label parser: metrics.labels_to_binary (bools and 0.0/1.0 too; anything else rejected)
+    assert plotting.plot_roc([False, True], [0.1, 0.9]).axes[0].get_legend().get_texts()[0].get_text() \
+        .startswith("AUC 100.0 %")
+    for bad in (["normal", "broken"], [0, 2], [None, 1]):
+        with pytest.raises(ValueError, match="y_true: .*unrecognised label"):
+            plotting.plot_roc(bad, [0.1, 0.9])
 
 
 def test_plot_training_curve_plots_numeric_columns_against_epoch() -> None:
-    history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [1.0, 0.5, 0.25],
+    # history.csv counts epochs from 0; the plot counts them from 1; seconds is not a curve
+    history = pd.DataFrame({"epoch": [0, 1, 2], "loss": [1.0, 0.5, 0.25], "seconds": [3.0, 3.1, 2.9],
                             "val_loss": [1.1, 0.7, 0.6], "note": ["a", "b", "c"]})
     fig = plotting.plot_training_curve(history)
     ax = fig.axes[0]
     assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "loss"
     assert [line.get_label() for line in ax.lines] == ["loss", "val_loss"]
     np.testing.assert_allclose(ax.lines[0].get_xdata(), [1, 2, 3])
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), [1.1, 0.7, 0.6])
+    zero = plotting.plot_training_curve(history, columns=["loss"], one_based=False).axes[0]
+    np.testing.assert_allclose(zero.lines[0].get_xdata(), [0, 1, 2])
     with pytest.raises(ValueError, match="columns"):
         plotting.plot_training_curve(history, columns=["auc"])
+
+
+def test_plot_training_curve_draws_one_line_per_run() -> None:
+    # what chapters 4 and 6 draw: the loss of every machine type's run, log scale
+    runs = {"fan": pd.DataFrame({"epoch": [0, 1], "loss": [4.0, 2.0], "seconds": [1.0, 1.0]}),
+            "valve": pd.DataFrame({"epoch": [0, 1, 2], "loss": [8.0, 3.0, 1.0], "seconds": [1.0, 1.0, 1.0]})}
+    stacked = pd.concat([h.assign(machine_type=k) for k, h in runs.items()], ignore_index=True)
+    for hist, by in ((runs, None), (stacked, "machine_type")):
+        fig = plotting.plot_training_curve(hist, by=by, logy=True, ylabel="MSE (dB²)", title="AE loss")
+        ax = fig.axes[0]
+        assert [line.get_label() for line in ax.lines] == ["fan", "valve"]
+        np.testing.assert_allclose(ax.lines[1].get_xdata(), [1, 2, 3])
+        np.testing.assert_allclose(ax.lines[1].get_ydata(), [8.0, 3.0, 1.0])
+        assert ax.get_yscale() == "log" and ax.get_ylabel() == "MSE (dB²)" and ax.get_title() == "AE loss"
+    with pytest.raises(ValueError, match="by"):
+        plotting.plot_training_curve(stacked, by="method")
+
+
+def _error_segments(ax) -> list[np.ndarray]:
+    """The [x, y] end points of every error bar drawn on ``ax``, container by container."""
+    from matplotlib.container import ErrorbarContainer
+
+    out = []
+    for c in ax.containers:
+        if isinstance(c, ErrorbarContainer):
+            out.extend(np.asarray(seg) for seg in c.lines[2][0].get_segments())
+    return out
+
+
+def _interval_long_table() -> pd.DataFrame:
+    return pd.DataFrame({
+        "machine_type": ["fan", "fan", "valve", "valve", "all", "all"],
+        "method": ["ae", "contrastive"] * 3,
+        "estimate": [0.60, 0.70, 0.55, 0.52, 0.575, 0.61],
+        "lo": [0.50, 0.66, 0.40, 0.50, 0.53, 0.60],   # not centred on the estimate
+        "hi": [0.65, 0.80, 0.70, 0.56, 0.60, 0.64],
+    })
+
+
+def test_plot_grouped_bars_error_bars_span_the_interval() -> None:
+    table = _interval_long_table()
+    fig = plotting.plot_grouped_bars(table, scale=100, reference=50, ylabel="AUC (%)",
+                                     hue_order=["contrastive", "ae"])
+    ax = fig.axes[0]
+    from matplotlib.container import BarContainer
+
+    bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+    assert [b.get_label() for b in bars] == ["contrastive", "ae"]
+    heights = [[p.get_height() for p in b.patches] for b in bars]
+    np.testing.assert_allclose(heights, [[70, 52, 61], [60, 55, 57.5]])
+    segs = _error_segments(ax)
+    assert len(segs) == 6
+    for seg, (_, row) in zip(segs, pd.concat([table[table["method"] == "contrastive"],
+                                                   table[table["method"] == "ae"]]).iterrows()):
+        assert seg[0, 1] == pytest.approx(100 * row["lo"]) and seg[1, 1] == pytest.approx(100 * row["hi"])
+    # each error bar stands on its own bar
+    centres = [p.get_x() + p.get_width() / 2 for b in bars for p in b.patches]
+    np.testing.assert_allclose([s[0, 0] for s in segs], centres)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["fan", "valve", "all"]
+    assert ax.get_ylabel() == "AUC (%)"
+    assert any(np.allclose(line.get_ydata(), 50.0) for line in ax.lines)  # the chance line
+    with pytest.raises(ValueError, match="missing column"):
+        plotting.plot_grouped_bars(table.drop(columns="hi"))
+    with pytest.raises(ValueError, match="duplicate"):
+        plotting.plot_grouped_bars(pd.concat([table, table]))
+    with pytest.raises(ValueError, match="lower bound"):
+        plotting.plot_grouped_bars(table.assign(lo=table["hi"] + 0.1))
+    plain = plotting.plot_grouped_bars(table, lo=None, hi=None).axes[0]
+    assert _error_segments(plain) == []
+
+
+def test_plot_differences_marks_resolved_intervals_and_zero() -> None:
+    diff = pd.DataFrame({"machine_type": ["fan", "valve", "all"], "estimate": [0.05, -0.01, 0.02],
+                         "lo": [0.01, -0.04, 0.0], "hi": [0.09, 0.02, 0.04]})
+    ax = plotting.plot_differences(diff, scale=100, ylabel="AUC difference (points)").axes[0]
+    assert any(np.allclose(line.get_ydata(), 0.0) for line in ax.lines)  # the zero line
+    segs = _error_segments(ax)
+    np.testing.assert_allclose([s[:, 1] for s in segs], [[1, 9], [-4, 2], [0, 4]])
+    filled, hollow = ax.collections[-2], ax.collections[-1]
+    np.testing.assert_allclose(filled.get_offsets(), [[0, 5]])       # only fan excludes zero
+    np.testing.assert_allclose(hollow.get_offsets(), [[1, -1], [2, 2]])  # lo == 0 is not resolved
+
+
+def test_plot_learning_curve_band_is_the_interval() -> None:
+    lc = pd.DataFrame({"method": ["ae"] * 3 + ["knn"] * 3, "n_train": [16, 64, 256] * 2,
+                       "estimate": [0.6, 0.65, 0.7, 0.7, 0.72, 0.73],
+                       "lo": [0.55, 0.6, 0.66, 0.65, 0.7, 0.71], "hi": [0.65, 0.7, 0.74, 0.75, 0.74, 0.75]})
+    ax = plotting.plot_learning_curve(lc.sample(frac=1, random_state=0), scale=100).axes[0]
+    assert sorted(line.get_label() for line in ax.lines) == ["ae", "knn"]
+    i = [ln.get_label() for ln in ax.lines].index("ae")
+    line = ax.lines[i]
+    np.testing.assert_allclose(line.get_xdata(), [16, 64, 256])
+    np.testing.assert_allclose(line.get_ydata(), [60, 65, 70])
+    verts = np.concatenate([p.vertices for p in ax.collections[i].get_paths()])  # the band of "ae"
+    assert verts[:, 1].min() == pytest.approx(55) and verts[:, 1].max() == pytest.approx(74)
+    assert ax.get_xscale() == "log"
 
 
 @pytest.mark.parametrize("method, xlabel", [("pca", "PC 1"), ("tsne", "t-SNE 1")])

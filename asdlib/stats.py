@@ -1,0 +1,569 @@
+"""How sure are the results? Standard errors, bootstrap intervals, paired differences, verdicts.
+
+Explained in chapter 7 (`book/07_dcase2020_results.ipynb`: how wide is one AUC, intervals on the
+main table, paired method differences, learning curves) and chapter 9 (`book/09_ablations.ipynb`:
+is an ablation's effect resolved?). The metrics themselves are :mod:`asdlib.metrics`'; this
+module only resamples them.
+
+* :func:`auc_standard_error`: the Hanley & McNeil (1982) standard error of one AUC.
+* :func:`bootstrap`: resample test clips (within each machine type and unit, stratified by
+  label and, for DCASE 2022, by domain) and training seeds, recompute the DCASE metrics of
+  :func:`asdlib.metrics.evaluate` (per unit AUC / pAUC, per type mean, mean over types; for
+  2022 the harmonic means and the official score) and return a :class:`Bootstrap` whose
+  :meth:`~Bootstrap.intervals` gives point estimate + percentile interval per cell and whose
+  :meth:`~Bootstrap.difference` gives paired method differences (the same resampled clips for
+  both methods); :meth:`~Bootstrap.domain_gap` the 2022 source - target gap; :func:`bootstrap_by`
+  one bootstrap per anomaly band or kind.
+* :func:`verdict` turns the interval of a difference A - B into ``"higher"``, ``"lower"`` or
+  ``"not resolved"``; :func:`describe_difference` writes the sentence, using :func:`verdict` only.
+* :func:`learning_curve`: the main-table interval at each training-set size;
+  :func:`summarize_seeds`: a seed-only t-interval when only results tables are stored.
+
+The point estimate of a cell is the metric of :func:`asdlib.metrics.evaluate` on all test clips,
+computed per seed and averaged over seeds. Inside the bootstrap the AUC and pAUC of a resampled
+set are computed from clip multiplicities (a weighted ROC curve, vectorised over replicates); the
+tests check that they equal :func:`asdlib.metrics.auc` / :func:`asdlib.metrics.pauc` of the
+explicitly resampled data, ties included.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+from scipy.stats import hmean
+from scipy.stats import t as student_t
+
+from . import metrics
+
+__all__ = [
+    "INTERVAL_COLUMNS",
+    "auc_standard_error",
+    "weighted_auc_pauc",
+    "Bootstrap",
+    "bootstrap",
+    "bootstrap_by",
+    "verdict",
+    "describe_difference",
+    "format_interval",
+    "interval_table",
+    "learning_curve",
+    "summarize_seeds",
+]
+
+VERDICTS = ("higher", "lower", "not resolved")
+INTERVAL_COLUMNS = ["method", "layout", "machine_type", "unit", "domain", "metric", "estimate", "lo", "hi",
+                    "n_seeds", "n_boot"]
+"""Columns of :meth:`Bootstrap.intervals` (``method`` reads ``"A - B"`` in :meth:`Bootstrap.difference`).
+``metric`` is ``auc``, ``pauc`` or ``official``; values are fractions (AUC points / 100)."""
+
+
+# --------------------------------------------------------------------------------------------
+# one AUC
+# --------------------------------------------------------------------------------------------
+def auc_standard_error(auc: float | np.ndarray, n_normal: int | np.ndarray,
+                       n_anomaly: int | np.ndarray) -> float | np.ndarray:
+    """Standard error of an AUC from ``n_normal`` normal and ``n_anomaly`` anomalous clips.
+
+    Hanley & McNeil (1982), eq. 2, with ``Q1 = A / (2 - A)`` and ``Q2 = 2 A^2 / (1 + A)``:
+    ``SE = sqrt((A (1 - A) + (n_a - 1)(Q1 - A^2) + (n_n - 1)(Q2 - A^2)) / (n_a n_n))``.
+    ``auc`` is a fraction; arrays broadcast.
+    """
+    a = np.asarray(auc, dtype=np.float64)
+    n_n = np.asarray(n_normal, dtype=np.float64)
+    n_a = np.asarray(n_anomaly, dtype=np.float64)
+    if np.any(~np.isfinite(a)) or np.any((a < 0) | (a > 1)):
+        raise ValueError(f"auc: expected fraction(s) in [0, 1], got {auc!r}")
+    if np.any(n_n < 1) or np.any(n_a < 1):
+        raise ValueError(f"n_normal, n_anomaly: need at least 1 clip each, got {n_normal!r}, {n_anomaly!r}")
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n_a - 1) * (q1 - a * a) + (n_n - 1) * (q2 - a * a)) / (n_a * n_n)
+    se = np.sqrt(np.maximum(var, 0.0))
+    return float(se) if se.ndim == 0 else se
+
+
+# --------------------------------------------------------------------------------------------
+# AUC and pAUC of resampled data, vectorised over replicates
+# --------------------------------------------------------------------------------------------
+def weighted_auc_pauc(y: np.ndarray, score: np.ndarray, weights: np.ndarray,
+                      max_fpr: float = metrics.MAX_FPR) -> tuple[np.ndarray, np.ndarray]:
+    """AUC and McClish pAUC of clips repeated ``weights[b, i]`` times, for every row ``b``.
+
+    ``y`` (0/1, anomaly = 1) and ``score`` have one value per clip, ``weights`` is ``[B, n]``
+    (bootstrap counts). Row ``b`` gives what :func:`asdlib.metrics.auc` and
+    :func:`asdlib.metrics.pauc` return on the data with clip ``i`` repeated ``weights[b, i]``
+    times: the trapezoid area under the ROC curve (ties = diagonal steps), the pAUC
+    interpolated at ``max_fpr`` and standardised as scikit-learn does.
+    """
+    y = np.asarray(y).reshape(-1)
+    s = np.asarray(score, dtype=np.float64).reshape(-1)
+    w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    if w.shape[1] != s.size or y.size != s.size:
+        raise ValueError(f"weights: expected [B, {s.size}] for {s.size} clips, got {w.shape} (labels {y.size})")
+    # clips from the highest score down; cumulative normal / anomalous weight at the last clip of
+    # every run of equal scores = one ROC point per distinct score (ties = one diagonal step)
+    order = np.argsort(-s, kind="stable")
+    s_sorted, pos = s[order], (y[order] == 1)
+    ws = w[:, order]
+    ends = np.flatnonzero(np.r_[s_sorted[1:] != s_sorted[:-1], True])
+    cum_a = np.cumsum(np.where(pos, 0.0, ws), axis=1)[:, ends]
+    cum_b = np.cumsum(np.where(pos, ws, 0.0), axis=1)[:, ends]
+    n0, n1 = cum_a[:, -1:], cum_b[:, -1:]
+    if np.any(n0 == 0) or np.any(n1 == 0):
+        raise ValueError("weights: every row needs normal and anomalous clips with positive weight")
+    zeros = np.zeros((w.shape[0], 1))
+    fpr = np.concatenate([zeros, cum_a / n0], axis=1)
+    tpr = np.concatenate([zeros, cum_b / n1], axis=1)
+    x0, x1, y0, y1 = fpr[:, :-1], fpr[:, 1:], tpr[:, :-1], tpr[:, 1:]
+    auc = np.sum((x1 - x0) * (y0 + y1), axis=1) / 2
+    xe = np.minimum(x1, max_fpr)
+    width = np.maximum(xe - x0, 0.0)
+    dx = np.where(x1 > x0, x1 - x0, 1.0)
+    ye = y0 + (y1 - y0) * np.where(width > 0, (xe - x0) / dx, 0.0)
+    part = np.sum(width * (y0 + ye), axis=1) / 2
+    min_area, max_area = 0.5 * max_fpr**2, max_fpr
+    pauc = 0.5 * (1 + (part - min_area) / (max_area - min_area))
+    return auc, pauc
+
+
+# --------------------------------------------------------------------------------------------
+# the bootstrap
+# --------------------------------------------------------------------------------------------
+@dataclass
+class _Unit:
+    """One (machine type, unit): its clips in a fixed order, labels, domains and strata."""
+
+    machine_type: str
+    unit: str
+    paths: np.ndarray
+    y: np.ndarray
+    domain: np.ndarray
+    strata: list[np.ndarray] = field(default_factory=list)
+
+
+def _check_scores(scores: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Columns present, unlabelled rows dropped, one row per (path, seed)."""
+    if not isinstance(scores, pd.DataFrame):
+        raise TypeError(f"scores of {name!r}: expected a pandas DataFrame, got {type(scores).__name__}")
+    need = ["path", "machine_type", "unit", "label", "score"]
+    missing = [c for c in need if c not in scores.columns]
+    if missing:
+        raise ValueError(f"scores of {name!r}: missing column(s) {missing}; expected {metrics.SCORE_COLUMNS} "
+                         "(+ 'seed')")
+    df = scores.copy()
+    if "seed" not in df.columns:
+        df["seed"] = 0
+    if df["seed"].isna().any():
+        raise ValueError(f"scores of {name!r}: column 'seed' has {int(df['seed'].isna().sum())} empty value(s)")
+    unlabeled = df["label"].isna()
+    if unlabeled.any():
+        warnings.warn(f"bootstrap: {name!r}: dropped {int(unlabeled.sum())} row(s) without a label", UserWarning,
+                      stacklevel=3)
+        df = df.loc[~unlabeled]
+    dup = df.duplicated(["path", "seed"])
+    if dup.any():
+        raise ValueError(f"scores of {name!r}: {int(dup.sum())} duplicate (path, seed) row(s), e.g. "
+                         f"{df.loc[dup, 'path'].iloc[0]!r} (seed {df.loc[dup, 'seed'].iloc[0]})")
+    df["y"] = metrics.labels_to_binary(df["label"])
+    if "domain" not in df.columns:
+        df["domain"] = "source"
+    return df
+
+
+def _units(df: pd.DataFrame, layout: str) -> list[_Unit]:
+    """The units of one method's first seed, with strata (label, and domain for 2022)."""
+    first = df[df["seed"] == df["seed"].iloc[0]]
+    out = []
+    for (mt, unit), g in first.groupby(["machine_type", "unit"], sort=True):
+        g = g.sort_values("path")
+        u = _Unit(str(mt), str(unit), g["path"].to_numpy(object), g["y"].to_numpy(), g["domain"].to_numpy(object))
+        keys = (["domain", "y"] if layout == "dcase2022" else ["y"])
+        for _, idx in g.reset_index(drop=True).groupby(keys, sort=True).groups.items():
+            u.strata.append(np.asarray(idx))
+        out.append(u)
+    return out
+
+
+def _score_matrix(df: pd.DataFrame, unit: _Unit, seeds: list, name: str) -> np.ndarray:
+    """Scores [n_seeds, n_clips] of one unit in the unit's clip order; checks that every seed scored the same clips."""
+    g = df[(df["machine_type"] == unit.machine_type) & (df["unit"] == unit.unit)]
+    wide = g.pivot(index="path", columns="seed", values="score")
+    missing = [p for p in unit.paths if p not in wide.index]
+    extra = [p for p in wide.index if p not in set(unit.paths)]
+    if missing or extra:
+        raise ValueError(f"scores of {name!r}, {unit.machine_type} {unit.unit}: not the same test clips as the "
+                         f"others: missing {missing[:3]!r}, extra {extra[:3]!r} ({len(missing)} / {len(extra)})")
+    lab = g.drop_duplicates("path").set_index("path")["y"].reindex(unit.paths).to_numpy()
+    if np.any(lab != unit.y):
+        bad = unit.paths[lab != unit.y][:3].tolist()
+        raise ValueError(f"scores of {name!r}, {unit.machine_type} {unit.unit}: labels differ from the other "
+                         f"scores at {bad!r}")
+    mat = wide.reindex(index=unit.paths, columns=seeds).to_numpy(dtype=np.float64).T
+    if np.isnan(mat).any():
+        s_bad = [seeds[i] for i in np.flatnonzero(np.isnan(mat).any(axis=1))]
+        raise ValueError(f"scores of {name!r}, {unit.machine_type} {unit.unit}: seed(s) {s_bad!r} miss some clips "
+                         "(every seed must score the same test clips) or have non-numeric scores")
+    return mat
+
+
+def _hmean(stack: np.ndarray) -> np.ndarray:
+    """Harmonic mean over axis 0 as metrics.harmonic_mean: clip at EPS, then scipy's hmean."""
+    return hmean(np.maximum(stack, metrics.EPS), axis=0)
+
+
+def _cells(units: list[_Unit], mats: list[np.ndarray], weights: list[np.ndarray], layout: str
+           ) -> dict[tuple[str, str, str, str], np.ndarray]:
+    """Every metric cell (machine_type, unit, domain, metric) -> array [B, n_seeds] for given clip weights."""
+    per_unit: dict[tuple, np.ndarray] = {}
+    for u, mat, w in zip(units, mats, weights):
+        if layout == "dcase2020":
+            res = [weighted_auc_pauc(u.y, mat[s], w) for s in range(mat.shape[0])]
+            per_unit[(u.machine_type, u.unit, "all", "auc")] = np.stack([r[0] for r in res], axis=1)
+            per_unit[(u.machine_type, u.unit, "all", "pauc")] = np.stack([r[1] for r in res], axis=1)
+        else:
+            for domain in ("source", "target"):
+                keep = (u.domain == domain) | (u.y == 1)
+                res = [weighted_auc_pauc(u.y[keep], mat[s, keep], w[:, keep])[0] for s in range(mat.shape[0])]
+                per_unit[(u.machine_type, u.unit, domain, "auc")] = np.stack(res, axis=1)
+            res = [weighted_auc_pauc(u.y, mat[s], w)[1] for s in range(mat.shape[0])]
+            per_unit[(u.machine_type, u.unit, "all", "pauc")] = np.stack(res, axis=1)
+    out = dict(per_unit)
+    types = list(dict.fromkeys(u.machine_type for u in units))
+    keys = [("all", "auc"), ("all", "pauc")] if layout == "dcase2020" else \
+        [("source", "auc"), ("target", "auc"), ("all", "pauc")]
+    for domain, metric in keys:
+        by_type = {}
+        for mt in types:
+            stack = np.stack([v for (t, _, d, m), v in per_unit.items() if t == mt and d == domain and m == metric])
+            by_type[mt] = stack.mean(axis=0) if layout == "dcase2020" else _hmean(stack)
+            out[(mt, "mean", domain, metric)] = by_type[mt]
+        if layout == "dcase2020":
+            out[("all", "mean", domain, metric)] = np.mean(np.stack(list(by_type.values())), axis=0)
+        else:
+            stack = np.stack([v for (_, _, d, m), v in per_unit.items() if d == domain and m == metric])
+            out[("all", "mean", domain, metric)] = _hmean(stack)
+    if layout == "dcase2022":
+        stack = np.stack([v for (_, _, d, m), v in per_unit.items()
+                          if (d, m) in (("source", "auc"), ("target", "auc"), ("all", "pauc"))])
+        out[("all", "official", "all", "official")] = _hmean(stack)
+    return out
+
+
+def _points(df: pd.DataFrame, seeds: list, name: str) -> tuple[dict[tuple, float], str]:
+    """(cell -> metrics.evaluate value on all clips averaged over seeds, layout)."""
+    per_seed = []
+    for s in seeds:
+        part = df[df["seed"] == s]
+        res = metrics.evaluate(part[[c for c in metrics.SCORE_COLUMNS if c in part.columns]], method=name)
+        layout = str(res["layout"].iloc[0])
+        cells = {}
+        for r in res.itertuples(index=False):
+            if r.unit == "official":
+                cells[("all", "official", "all", "official")] = r.auc
+            elif layout == "dcase2020":
+                cells[(r.machine_type, r.unit, "all", "auc")] = r.auc
+                cells[(r.machine_type, r.unit, "all", "pauc")] = r.pauc
+            elif r.domain in ("source", "target"):
+                cells[(r.machine_type, r.unit, r.domain, "auc")] = r.auc
+            else:
+                cells[(r.machine_type, r.unit, "all", "pauc")] = r.pauc
+        per_seed.append(cells)
+    keys = set(per_seed[0])
+    for s, cells in zip(seeds, per_seed):
+        if set(cells) != keys:
+            raise ValueError(f"scores of {name!r}: seed {s!r} covers other machine types or units than seed "
+                             f"{seeds[0]!r}")
+    return {k: float(np.mean([c[k] for c in per_seed])) for k in per_seed[0]}, layout
+
+
+class Bootstrap:
+    """Bootstrap replicates of the DCASE metrics of one or more methods on the same test clips.
+
+    Made by :func:`bootstrap`. ``replicates[method][cell]`` is an array ``[n_boot]``;
+    ``points[method][cell]`` the point estimate; a cell is ``(machine_type, unit, domain, metric)``.
+    """
+
+    def __init__(self, layout: str, points: dict, replicates: dict, n_seeds: dict, n_boot: int, level: float):
+        self.layout, self.points, self.replicates = layout, points, replicates
+        self.n_seeds, self.n_boot, self.level = n_seeds, n_boot, level
+
+    @property
+    def methods(self) -> list[str]:
+        """The method names, in input order."""
+        return list(self.points)
+
+    def _check_method(self, name: str) -> None:
+        if name not in self.points:
+            raise ValueError(f"method {name!r} not in this bootstrap; it has {self.methods}")
+
+    def _table(self, method: str, point: dict, reps: dict, n_seeds: int) -> pd.DataFrame:
+        q = 100 * (1 - self.level) / 2
+        rows = []
+        for (mt, unit, domain, metric), est in point.items():
+            lo, hi = np.percentile(reps[(mt, unit, domain, metric)], [q, 100 - q])
+            rows.append(dict(method=method, layout=self.layout, machine_type=mt, unit=unit, domain=domain,
+                             metric=metric, estimate=est, lo=float(lo), hi=float(hi), n_seeds=n_seeds,
+                             n_boot=self.n_boot))
+        return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
+
+    def intervals(self, method: str | None = None) -> pd.DataFrame:
+        """Point estimate and percentile interval of every cell (columns :data:`INTERVAL_COLUMNS`).
+
+        Rows: every unit, every type's ``mean`` (arithmetic for 2020, harmonic for 2022), the
+        ``machine_type="all"`` mean and, for 2022, the ``unit="official"`` row (``metric="official"``).
+        """
+        names = self.methods if method is None else [method]
+        for m in names:
+            self._check_method(m)
+        return pd.concat([self._table(m, self.points[m], self.replicates[m], self.n_seeds[m]) for m in names],
+                         ignore_index=True)
+
+    def difference(self, a: str, b: str) -> pd.DataFrame:
+        """Paired difference ``a - b`` per cell: point difference and percentile interval of the
+        replicate differences (both methods evaluated on the same resampled clips).
+        Column ``method`` reads ``"a - b"``; ``n_seeds`` is ``a``'s."""
+        self._check_method(a)
+        self._check_method(b)
+        if a == b:
+            raise ValueError(f"difference: a and b are the same method {a!r}")
+        point = {k: self.points[a][k] - self.points[b][k] for k in self.points[a]}
+        reps = {k: self.replicates[a][k] - self.replicates[b][k] for k in self.points[a]}
+        return self._table(f"{a} - {b}", point, reps, self.n_seeds[a])
+
+    def describe(self, a: str, b: str, machine_type: str = "all", metric: str = "auc", domain: str | None = None,
+                 unit: str = "mean", scale: float = 100.0, unit_label: str | None = None) -> str:
+        """The sentence of :func:`describe_difference` for one cell of :meth:`difference` (default: the
+        mean over types; ``metric="official"`` for the 2022 official score). Values times ``scale``."""
+        if domain is None:
+            domain = "source" if (self.layout == "dcase2022" and metric == "auc") else "all"
+        if metric == "official":
+            machine_type, unit, domain = "all", "official", "all"
+        key = (machine_type, unit, domain, metric)
+        self._check_method(a)
+        self._check_method(b)
+        if key not in self.points[a]:
+            raise ValueError(f"describe: no cell {key}; cells look like {next(iter(self.points[a]))}")
+        row = self.difference(a, b)
+        row = row[(row["machine_type"] == machine_type) & (row["unit"] == unit) & (row["domain"] == domain)
+                  & (row["metric"] == metric)].iloc[0]
+        label = unit_label or {"auc": "AUC points", "pauc": "pAUC points", "official": "points"}.get(metric, "points")
+        return describe_difference(a, b, scale * row["estimate"], scale * row["lo"], scale * row["hi"],
+                                   unit=label, level=self.level)
+
+    def domain_gap(self, method: str | None = None) -> pd.DataFrame:
+        """DCASE 2022: AUC (source) minus AUC (target) per section, type and over all types, with
+        intervals (both AUCs from the same resampled clips). ``domain`` reads ``"source - target"``."""
+        if self.layout != "dcase2022":
+            raise ValueError(f"domain_gap: only dcase2022 results have domains, this is {self.layout}")
+        names = self.methods if method is None else [method]
+        parts = []
+        for m in names:
+            self._check_method(m)
+            point, reps = {}, {}
+            for (mt, unit, domain, metric), value in self.points[m].items():
+                if domain == "source" and metric == "auc":
+                    target = (mt, unit, "target", "auc")
+                    key = (mt, unit, "source - target", "auc")
+                    point[key] = value - self.points[m][target]
+                    reps[key] = self.replicates[m][(mt, unit, domain, metric)] - self.replicates[m][target]
+            parts.append(self._table(m, point, reps, self.n_seeds[m]))
+        return pd.concat(parts, ignore_index=True)
+
+
+def bootstrap(scores: pd.DataFrame | Mapping[str, pd.DataFrame], n_boot: int = 1000, level: float = 0.95,
+              random_state: int = 0) -> Bootstrap:
+    """Resample test clips and training seeds; see :class:`Bootstrap` for what comes back.
+
+    ``scores``: a scores table (columns :data:`asdlib.metrics.SCORE_COLUMNS`, optional ``seed``
+    and ``method``) or a dict ``{method: scores table}``. Without ``seed`` a method has one seed;
+    without ``method`` the table is one method, ``"unnamed"``. Every seed of every method must
+    score the same labelled test clips (matched on ``path``).
+
+    Each replicate draws, within every (machine type, unit) and separately per label (and per
+    domain for DCASE 2022), as many clips as there are, with replacement, the same draw for all
+    methods and seeds; and draws the seeds of each method with replacement (methods with the
+    same seed labels share that draw, so a difference of two methods pairs their seeds). It
+    then computes every metric per seed as :func:`asdlib.metrics.evaluate` does and averages
+    over the drawn seeds. pAUC uses ``max_fpr = 0.1``, as :func:`asdlib.metrics.evaluate`.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level: expected a fraction in (0, 1), got {level!r}")
+    if int(n_boot) < 1:
+        raise ValueError(f"n_boot: expected at least 1, got {n_boot!r}")
+    if isinstance(scores, Mapping):
+        tables = {str(k): v for k, v in scores.items()}
+    elif isinstance(scores, pd.DataFrame) and "method" in scores.columns:
+        if scores["method"].isna().any():
+            raise ValueError(f"scores: column 'method' has {int(scores['method'].isna().sum())} empty value(s)")
+        tables = {str(m): g.drop(columns="method") for m, g in scores.groupby("method", sort=False)}
+    else:
+        tables = {"unnamed": scores}
+    if not tables:
+        raise ValueError("scores: no methods given")
+    dfs = {m: _check_scores(t, m) for m, t in tables.items()}
+    seeds = {m: sorted(d["seed"].unique().tolist()) for m, d in dfs.items()}
+    first = next(iter(dfs))
+    # layout and point estimates come from metrics.evaluate (which also validates the tables)
+    points, layout = {}, None
+    for m, d in dfs.items():
+        points[m], lay = _points(d, seeds[m], m)
+        if layout is not None and lay != layout:
+            raise ValueError(f"scores: method {m!r} is {lay} but {first!r} is {layout}; bootstrap one layout at a time")
+        layout = lay
+    units = _units(dfs[first], layout)
+    rng = np.random.default_rng(random_state)
+    weights = []
+    for u in units:
+        w = np.zeros((int(n_boot), u.paths.size))
+        for idx in u.strata:
+            w[:, idx] = rng.multinomial(idx.size, np.full(idx.size, 1.0 / idx.size), size=int(n_boot))
+        weights.append(w)
+    seed_draws: dict[tuple, np.ndarray] = {}
+    replicates = {}
+    for m, d in dfs.items():
+        key = tuple(seeds[m])
+        if key not in seed_draws:
+            seed_draws[key] = rng.integers(0, len(key), size=(int(n_boot), len(key)))
+        draw = seed_draws[key]
+        mats = [_score_matrix(d, u, seeds[m], m) for u in units]
+        n_clips = sum(u.paths.size for u in units)
+        if d["path"].nunique() != n_clips:
+            extra = sorted(set(d["path"]) - {p for u in units for p in u.paths})[:3]
+            raise ValueError(f"scores of {m!r}: clips outside the units of {first!r}, e.g. {extra!r}")
+        cells = _cells(units, mats, weights, layout)
+        replicates[m] = {k: np.take_along_axis(v, draw, axis=1).mean(axis=1) for k, v in cells.items()}
+    return Bootstrap(layout, points, replicates, {m: len(s) for m, s in seeds.items()}, int(n_boot), level)
+
+
+def bootstrap_by(scores: pd.DataFrame | Mapping[str, pd.DataFrame], column: str = "anomaly_band",
+                 **kwargs) -> dict[object, Bootstrap]:
+    """One :func:`bootstrap` per value of ``column`` of the anomalies, as :func:`asdlib.metrics.evaluate_by`.
+
+    For each value ``v`` (e.g. ``low`` / ``high`` of ``anomaly_band``, after
+    :func:`asdlib.metrics.attach_manifest`) the normal clips of the machine types that have
+    anomalies with ``v`` are kept with those anomalies. ``kwargs`` go to :func:`bootstrap`.
+    """
+    if isinstance(scores, Mapping):
+        scores = pd.concat([t.assign(method=str(m)) for m, t in scores.items()], ignore_index=True)
+    if column not in scores.columns:
+        raise ValueError(f"scores: no column {column!r}; attach the synthetic manifest first "
+                         "(metrics.attach_manifest)")
+    anomalous = scores["label"].astype(str) == "anomaly"
+    values = sorted(scores.loc[anomalous, column].dropna().unique())
+    if not values:
+        raise ValueError(f"scores: no anomalous clip has a value in column {column!r}")
+    out = {}
+    for v in values:
+        anomalies = scores[anomalous & (scores[column] == v)]
+        normals = scores[(scores["label"].astype(str) == "normal")
+                         & scores["machine_type"].isin(anomalies["machine_type"].unique())]
+        out[v] = bootstrap(pd.concat([normals, anomalies], ignore_index=True), **kwargs)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# verdicts and sentences
+# --------------------------------------------------------------------------------------------
+def verdict(lo: float, hi: float) -> str:
+    """The verdict on a difference A - B from its interval [lo, hi].
+
+    ``"higher"`` when the whole interval is above zero, ``"lower"`` when it is below zero,
+    otherwise (zero inside or on an edge) ``"not resolved"``.
+    """
+    lo_f, hi_f = float(lo), float(hi)
+    if not (math.isfinite(lo_f) and math.isfinite(hi_f)):
+        raise ValueError(f"verdict: interval bounds must be finite, got [{lo!r}, {hi!r}]")
+    if lo_f > hi_f:
+        raise ValueError(f"verdict: lower bound {lo!r} exceeds upper bound {hi!r}")
+    if lo_f > 0:
+        return "higher"
+    if hi_f < 0:
+        return "lower"
+    return "not resolved"
+
+
+def describe_difference(name_a: str, name_b: str, estimate: float, lo: float, hi: float,
+                        unit: str = "AUC points", level: float = 0.95, digits: int = 1) -> str:
+    """One sentence about a difference A - B and its interval; the direction comes from :func:`verdict` only.
+
+    Values are given in ``unit`` already (e.g. AUC points = 100 x the fraction).
+    """
+    v = verdict(lo, hi)
+    pct = f"{100 * level:g} %"
+    span = f"{pct} interval {lo:+.{digits}f} to {hi:+.{digits}f} {unit}"
+    if v == "not resolved":
+        return (f"The data do not resolve a difference between {name_a} and {name_b}: "
+                f"{name_a} minus {name_b} is {estimate:+.{digits}f} {unit} ({span}, which includes zero).")
+    return f"{name_a} is {v} than {name_b}: {name_a} minus {name_b} is {estimate:+.{digits}f} {unit} ({span})."
+
+
+def format_interval(estimate: float, lo: float, hi: float, scale: float = 100.0, digits: int = 1) -> str:
+    """``"66.8 [62.1, 70.3]"``: estimate and interval, multiplied by ``scale`` (100: fractions -> %)."""
+    return f"{estimate * scale:.{digits}f} [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]"
+
+
+def interval_table(intervals: pd.DataFrame, metric: str = "auc", domain: str = "all",
+                   scale: float = 100.0, digits: int = 1, order: list[str] | None = None) -> pd.DataFrame:
+    """Wide table of formatted intervals: rows machine type (``all`` last, or ``order``), columns method.
+
+    Takes the per-type ``mean`` rows (and the ``official`` row for ``metric="official"``) of
+    :meth:`Bootstrap.intervals`, :meth:`Bootstrap.difference` or :meth:`Bootstrap.domain_gap`.
+    """
+    sel = intervals[(intervals["metric"] == metric) & (intervals["domain"] == domain)
+                    & intervals["unit"].isin(["mean", "official"])]
+    if sel.empty:
+        raise ValueError(f"intervals: no mean rows with metric={metric!r}, domain={domain!r}; "
+                         f"metrics present: {sorted(intervals['metric'].unique())}")
+    text = sel.assign(text=[format_interval(e, lo, hi, scale, digits)
+                            for e, lo, hi in zip(sel["estimate"], sel["lo"], sel["hi"])])
+    wide = text.pivot(index="machine_type", columns="method", values="text")
+    if order is None:
+        order = [t for t in dict.fromkeys(sel["machine_type"]) if t != "all"] + (["all"] if "all" in wide.index else [])
+    return wide.reindex(index=order, columns=list(dict.fromkeys(sel["method"])))
+
+
+# --------------------------------------------------------------------------------------------
+# learning curve
+# --------------------------------------------------------------------------------------------
+def learning_curve(scores: pd.DataFrame, by: str = "n_train", n_boot: int = 1000, level: float = 0.95,
+                   random_state: int = 0) -> pd.DataFrame:
+    """Mean over types with its interval at every value of ``by`` (e.g. normal training clips per ID).
+
+    ``scores`` holds columns ``method``, ``by`` and ``seed`` besides the scores columns. Returns
+    the ``machine_type="all"`` rows of :meth:`Bootstrap.intervals` (2020: mean AUC and pAUC; 2022:
+    the harmonic means and the official score) with a column ``by``, sorted by method and ``by``.
+    """
+    if by not in scores.columns:
+        raise ValueError(f"scores: no column {by!r} (the training-set size of each run)")
+    parts = []
+    for value, g in scores.groupby(by, sort=True):
+        table = bootstrap(g.drop(columns=by), n_boot=n_boot, level=level, random_state=random_state).intervals()
+        parts.append(table[table["machine_type"] == "all"].assign(**{by: value}))
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["method", by], kind="stable").reset_index(drop=True)
+
+
+
+def summarize_seeds(results: pd.DataFrame, by: list[str], value: str = "auc", level: float = 0.95) -> pd.DataFrame:
+    """Mean over training seeds with a Student-t interval, for results without the clip scores.
+
+    ``results`` has one row per seed within each group of ``by`` (e.g. ``["method", "n_train"]``
+    on the ``machine_type == "all"`` rows of stored results tables). The interval covers seed
+    variation only (``mean +- t * sd / sqrt(n)``, NaN for one seed); prefer :func:`bootstrap`
+    on the scores, which also resamples the test clips. Columns: ``by``, ``estimate``, ``lo``,
+    ``hi``, ``n_seeds``.
+    """
+    missing = [c for c in [*by, value] if c not in results.columns]
+    if missing:
+        raise ValueError(f"results: missing column(s) {missing}; has {list(results.columns)}")
+    if not 0 < level < 1:
+        raise ValueError(f"level: expected a fraction in (0, 1), got {level!r}")
+    g = results.groupby(by, sort=True)[value]
+    out = g.agg(estimate="mean", sd="std", n_seeds="count").reset_index()
+    half = student_t.ppf(0.5 + level / 2, out["n_seeds"] - 1) * out["sd"] / np.sqrt(out["n_seeds"])
+    half = half.where(out["n_seeds"] > 1)
+    return out.assign(lo=out["estimate"] - half, hi=out["estimate"] + half)[[*by, "estimate", "lo", "hi", "n_seeds"]]
