@@ -11,10 +11,8 @@ import importlib
 __version__ = "0.1.0"
 
 __all__ = [
-__all__ = [
     "analysis", "augment", "book", "cli", "data", "dcase", "download", "features", "files", "losses",
     "methods", "metrics", "models", "pipeline", "plotting", "scoring", "settings", "stats", "synth", "train",
-]
 ]
 
 
