@@ -83,11 +83,12 @@ class MethodConfig:
     proj_dim: int = 64
     mixup_ratio: float = 0.4
     resize_crop: bool = True
-    hf_mode: str = "mix"
+    hf_mode: str = "gain"
     hf_cutoff_hz: float = 2000.0
     hf_p: float = 1.0
     hf_strength: float = 1.0
     hf_band: str = "high"  # "high" = the paper's augmentation; "low" = control (ablation)
+    hf_role: str = "invariance"  # what the altered views are for: augment.HF_ROLES (our default: invariance)
     scorer: str = "knn"
     k: int = 1
     test_hop_frames: int = 32
@@ -107,6 +108,10 @@ class MethodConfig:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive finite number, got {self.lr}")
+        from .augment import HF_ROLES
+
+        if self.hf_role not in HF_ROLES:
+            raise ValueError(f"unknown hf_role {self.hf_role!r}; choose one of {', '.join(HF_ROLES)}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -115,7 +120,7 @@ class MethodConfig:
         """The fields that influence this method (others are ignored in the key)."""
         d = self.to_dict()
         ae_only = {"ae_n_mels", "ae_frames", "ae_batch_size"}
-        hf_only = {"hf_mode", "hf_cutoff_hz", "hf_p", "hf_strength", "hf_band"}
+        hf_only = {"hf_mode", "hf_cutoff_hz", "hf_p", "hf_strength", "hf_band", "hf_role"}
         if self.method == "ae":
             keep = {"method", "seed", "epochs", "sr", "n_fft", "hop_length", "lr"} | ae_only
         else:
@@ -266,6 +271,8 @@ def _build(cfg: MethodConfig, n_classes: int) -> dict[str, nn.Module]:
         return {"ae": AutoEncoder(n_mels=cfg.ae_n_mels, frames=cfg.ae_frames)}
     enc = Encoder(n_mels=cfg.n_mels, width=cfg.width, depth=cfg.depth, emb_dim=cfg.emb_dim)
     if cfg.loss in ("arcface", "adacos"):
+        if cfg.method == "contrastive-hf" and cfg.hf_role == "pseudo-anomaly":
+            n_classes *= 2  # one extra class per ID / section: its copies with altered high bands
         if n_classes < 2:
             raise ValueError(f"loss {cfg.loss!r} classifies machine IDs / sections and needs at least 2 of them "
                              f"in the training data, found {n_classes}; use loss='supcon' or 'ntxent'")
@@ -277,25 +284,20 @@ def _build(cfg: MethodConfig, n_classes: int) -> dict[str, nn.Module]:
 def build_views(cfg: MethodConfig, norm: tuple[float, float] | None = None):
     """The view pipeline of ``cfg`` (chapter 5), applied to dB log-mel segments.
 
-    log-mixup-exp -> (``contrastive-hf`` only) the high-frequency spectrum augmentation ->
-    random resize crop -> pre-normalisation with the training statistics ``norm``.
+    log-mixup-exp -> (``contrastive-hf`` only) the spectrum augmentation in the reading
+    ``cfg.hf_role`` -> random resize crop -> pre-normalisation with the training statistics
+    ``norm`` (see :func:`asdlib.augment.build_views`).
     """
     from . import augment
     from .features import FrontEndConfig
 
     fe = FrontEndConfig(sr=cfg.sr, n_fft=cfg.n_fft, hop_length=cfg.hop_length, n_mels=cfg.n_mels)
-    kind = "contrastive"
-    band: dict | bool = False
+    band = None
     if cfg.method == "contrastive-hf":
-        kind = "contrastive-hf" if cfg.hf_band == "high" else "contrastive-lf"
         band = {"cutoff_hz": cfg.hf_cutoff_hz, "mode": cfg.hf_mode, "p": cfg.hf_p, "strength": cfg.hf_strength}
-    return augment.view_pipeline(
-        kind, fe,
-        mixup={"ratio": cfg.mixup_ratio} if cfg.mixup_ratio > 0 else False,
-        band=band if kind != "contrastive" else False,
-        crop=cfg.resize_crop,
-        normalizer=norm,
-    )
+    return augment.build_views(fe, mixup={"ratio": cfg.mixup_ratio} if cfg.mixup_ratio > 0 else False,
+                               band=band, side=cfg.hf_band, hf_role=cfg.hf_role, crop=cfg.resize_crop,
+                               normalizer=norm)
 
 
 def _aug_state(pipe) -> dict:
@@ -374,7 +376,9 @@ def train(
         opt = torch.optim.Adam(params, lr=cfg.lr)
     else:
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    norm = _fit_norm(feats)
+    from .augment import fit_normalizer
+
+    norm = fit_normalizer(feats)
     views = build_views(cfg, norm) if cfg.method != "ae" else None
 
     start_epoch, history = 0, []
@@ -432,23 +436,12 @@ def train(
 
         enc = models["encoder"]
         emb = clip_embeddings(enc, feats, segment_frames=cfg.segment_frames, hop_frames=cfg.test_hop_frames,
-                              device="cpu", normalize=_normalizer(norm))
+                              device="cpu", normalize=views.scoring_transform())
         np.savez(out / "memory.npz", emb=emb, units=train_df["unit"].to_numpy(dtype=str),
                  paths=train_df["path"].to_numpy(dtype=str))
     _atomic_torch_save(final, out / "model.pt")
     (out / "checkpoint.pt").unlink(missing_ok=True)  # the finished model replaces it
     return TrainResult(out, "resumed" if status == "resume" else "trained", hist, time.perf_counter() - t0)
-
-
-def _fit_norm(feats: Sequence[np.ndarray]) -> tuple[float, float]:
-    """BYOL-A pre-normalisation statistics: one mean and std over all training log-mels."""
-    allv = np.concatenate([f.reshape(-1) for f in feats])
-    return float(allv.mean()), float(allv.std() + 1e-8)
-
-
-def _normalizer(norm: tuple[float, float]) -> Callable[[torch.Tensor], torch.Tensor]:
-    mean, std = norm
-    return lambda x: (x - mean) / std
 
 
 def _check_finite(loss: torch.Tensor, out: Path, epoch: int, step: int) -> None:
@@ -479,9 +472,9 @@ def _ae_epoch(ae, opt, data: torch.Tensor, cfg, dev, epoch_seed: int, out: Path,
 
 def _contrastive_epoch(models, opt, data, views, cfg, dev, epoch, epoch_seed, out):
     from . import losses
-    from .augment import make_views
 
     enc = models["encoder"]
+    n_classes = int(max(data.labels)) + 1  # labels are 0 .. n_classes - 1 (data.unit_labels)
     data.set_epoch(epoch)
     g = torch.Generator().manual_seed(epoch_seed)
     loader = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
@@ -490,17 +483,23 @@ def _contrastive_epoch(models, opt, data, views, cfg, dev, epoch, epoch_seed, ou
     for step, (x, y) in enumerate(loader):
         x = x.to(dev)  # dB log-mel; the view pipeline ends with the pre-normalisation
         y = y.to(dev)
-        v1, v2 = make_views(x, views)
-        if cfg.loss in ("arcface", "adacos"):  # margin classification of both views' machine IDs
-            yy = torch.cat([y, y])
-            loss = losses.arcface_loss(models["head"](enc(torch.cat([v1, v2])), yy), yy)
+        v1, v2, vo = views.draw(x)  # vo: altered copies of v2 (hf_role "pseudo-anomaly"), else None
+        parts, labels = [v1, v2], [y, y]
+        if vo is not None:
+            parts.append(vo)
+            labels.append(losses.outlier_labels(y, n_classes))
+        yy = torch.cat(labels)
+        if cfg.loss in ("arcface", "adacos"):  # margin classification of the views' machine IDs
+            loss = losses.classification_loss(models["head"](enc(torch.cat(parts)), yy), yy)
         else:
-            z = models["projector"](enc(torch.cat([v1, v2])))
-            z1, z2 = z[: len(x)], z[len(x):]
-            if cfg.loss == "supcon":
+            z = models["projector"](enc(torch.cat(parts)))
+            z1, z2, zo = z[: len(x)], z[len(x): 2 * len(x)], z[2 * len(x):]
+            if cfg.loss == "supcon" and vo is None:
                 loss = losses.supcon(torch.stack([z1, z2], dim=1), y, temperature=cfg.temperature)
+            elif cfg.loss == "supcon":
+                loss = losses.supcon(z, yy, temperature=cfg.temperature)
             else:
-                loss = losses.nt_xent(z1, z2, temperature=cfg.temperature)
+                loss = losses.nt_xent(z1, z2, temperature=cfg.temperature, negatives=zo if vo is not None else None)
         _check_finite(loss, out, epoch, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -562,7 +561,8 @@ def score(run_dir: str | Path, df: pd.DataFrame, split: str = "test", device: st
         scorer = make_scorer(cfg.scorer, **({"k": cfg.k} if cfg.scorer == "knn" else {}))
         scorer.fit(mem["emb"], list(mem["units"]))
         emb = clip_embeddings(run["models"]["encoder"].to(dev), feats, segment_frames=cfg.segment_frames,
-                              hop_frames=cfg.test_hop_frames, device=str(dev), normalize=_normalizer(run["norm"]))
+                              hop_frames=cfg.test_hop_frames, device=str(dev),
+                              normalize=build_views(cfg, run["norm"]).scoring_transform())
         scores = scorer.score(emb, list(test["unit"].astype(str)))
     out = test[["path", "layout", "machine_type", "unit", "domain", "label"]].copy()
     out["score"] = np.asarray(scores, dtype=float)

@@ -224,13 +224,62 @@ def test_supcon_same_label_views_pull_together() -> None:
         L.supcon(torch.randn(3, 4), torch.tensor([0, 1]))
 
 
-def test_arcface_loss_is_cross_entropy() -> None:
+def test_classification_loss_is_cross_entropy() -> None:
     logits = torch.tensor([[2.0, 0.0]])
-    assert L.arcface_loss(logits, torch.tensor([0])).item() == pytest.approx(math.log(1 + math.exp(-2)), abs=1e-6)
+    assert L.classification_loss(logits, torch.tensor([0])).item() == pytest.approx(math.log(1 + math.exp(-2)), abs=1e-6)
     torch.manual_seed(3)
     head = Mo.ArcMarginHead(8, 3)
     x, y = torch.randn(6, 8), torch.randint(0, 3, (6,))
     logits = head(x, y)
-    assert L.arcface_loss(logits, y).item() == pytest.approx(F.cross_entropy(logits, y).item())
+    assert L.classification_loss(logits, y).item() == pytest.approx(F.cross_entropy(logits, y).item())
     # the margin makes the training loss larger than the inference cross-entropy
-    assert L.arcface_loss(head(x, y), y) > F.cross_entropy(head(x), y)
+    assert L.classification_loss(head(x, y), y) > F.cross_entropy(head(x), y)
+    # it trains AdaCos too: cross-entropy on the adaptive-scale cosine logits
+    ada = Mo.AdaCosHead(8, 3)
+    logits = ada(x, y)
+    assert L.classification_loss(logits, y).item() == pytest.approx(F.cross_entropy(logits, y).item())
+    assert not hasattr(L, "arcface_loss")  # renamed: it was never ArcFace-specific
+
+
+# --------------------------------------------------------------------------- the pseudo-anomaly reading
+def test_nt_xent_extra_negatives_hand_computed() -> None:
+    # one pair, aligned (s = 1), and one extra negative at 90 degrees (s = 0), t = 1:
+    # each of the 2 anchors: positive e^1, negatives: nothing else in the batch + the extra e^0
+    a = torch.tensor([[1.0, 0.0]])
+    neg = torch.tensor([[0.0, 3.0]])
+    assert L.nt_xent(a, a, temperature=1.0, negatives=neg).item() == pytest.approx(math.log((E + 1) / E), abs=1e-6)
+    assert L.nt_xent(a, a, temperature=1.0).item() == pytest.approx(0.0, abs=1e-6)  # no negative at all
+    # the anchor's own altered copy close to it (s = 0.8, at 36.87 degrees) is a hard negative
+    near = torch.tensor([[0.8, 0.6]])
+    assert L.nt_xent(a, a, temperature=0.5, negatives=near).item() == pytest.approx(
+        math.log((E ** 2 + math.exp(1.6)) / E ** 2), abs=1e-6)
+    # two pairs plus two negatives, against the formula computed by hand over the 4 x 6 similarities
+    z1, z2 = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[0.6, 0.8], [-0.6, 0.8]])
+    negs = torch.tensor([[-1.0, 0.0], [0.0, -1.0]])
+    zs = torch.cat([z1, z2])
+    sim = zs @ torch.cat([zs, negs]).T  # all unit vectors already
+    expected = 0.0
+    for i in range(4):
+        pos = (i + 2) % 4
+        denom = sum(math.exp(sim[i, k].item()) for k in range(6) if k != i)
+        expected += -math.log(math.exp(sim[i, pos].item()) / denom) / 4
+    assert L.nt_xent(z1, z2, temperature=1.0, negatives=negs).item() == pytest.approx(expected, abs=1e-6)
+    with pytest.raises(ValueError, match="negatives"):
+        L.nt_xent(z1, z2, negatives=torch.randn(2, 3))
+
+
+def test_supcon_with_outlier_class_hand_computed() -> None:
+    # one clip of ID 0: views u1 = (1, 0), u2 = (0, 1); its altered copy o = (-1, 0) gets label 0 + C
+    y = torch.tensor([0])
+    yo = L.outlier_labels(y, n_classes=2)
+    assert yo.tolist() == [2]
+    z = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    labels = torch.cat([y, y, yo])
+    # anchor u1: positive u2 (s = 0), negative o (s = -1): -log(1 / (1 + e^-1))
+    # anchor u2: positive u1 (s = 0), negative o (s = 0): log 2; anchor o: no positive, not an anchor
+    expected = (math.log(1 + math.exp(-1)) + math.log(2)) / 2
+    assert L.supcon(z, labels, temperature=1.0).item() == pytest.approx(expected, abs=1e-6)
+    # the same with the altered copy labelled as its ID (a positive instead): the loss differs
+    assert L.supcon(z, torch.tensor([0, 0, 0]), temperature=1.0).item() != pytest.approx(expected, abs=1e-3)
+    with pytest.raises(ValueError, match="outlier_labels"):
+        L.outlier_labels(torch.tensor([2]), n_classes=2)
