@@ -4,7 +4,6 @@ hand-checked values, the three readings of the spectrum augmentation and the vie
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import librosa
 import numpy as np

@@ -283,3 +283,51 @@ def test_supcon_with_outlier_class_hand_computed() -> None:
     assert L.supcon(z, torch.tensor([0, 0, 0]), temperature=1.0).item() != pytest.approx(expected, abs=1e-3)
     with pytest.raises(ValueError, match="outlier_labels"):
         L.outlier_labels(torch.tensor([2]), n_classes=2)
+
+
+# --------------------------------------------------------------------------- the readings, trained end to end
+@pytest.fixture(scope="module")
+def tiny2020(tmp_path_factory):
+    from asdlib import synth
+
+    root = tmp_path_factory.mktemp("synth") / "d2020"
+    synth.generate(root, layout="dcase2020", scale="tiny", machines=["fan"], seed=1)
+    return root
+
+
+@pytest.mark.parametrize("role,loss", [("pseudo-anomaly", "supcon"), ("pseudo-anomaly", "ntxent"),
+                                       ("pseudo-anomaly", "arcface"), ("suppression", "supcon"),
+                                       ("invariance", "adacos")])
+def test_hf_roles_train_and_score(tiny2020, tmp_path, monkeypatch, role, loss) -> None:
+    # the trainer's loss wiring of each reading (asdlib.train._contrastive_epoch, train._build, train.score)
+    from asdlib.data import index
+    from asdlib.train import load_run, method_config, score, train
+
+    monkeypatch.setenv("ASD_CACHE", str(tmp_path / "cache"))
+    torch.set_num_threads(1)
+    cfg = method_config("contrastive-hf", hf_role=role, loss=loss, epochs=1, batch_size=16, segments_per_clip=2,
+                        width=8, depth=2, emb_dim=16, proj_dim=8)
+    df = index(tiny2020)
+    res = train(df, "fan", cfg, tmp_path / "run", progress=False)
+    assert np.isfinite(res.history["loss"]).all()
+    run = load_run(res.run_dir)
+    n_ids = len(run["classes"])
+    if loss == "arcface":  # one extra class per ID for the altered copies
+        assert run["models"]["head"].n_classes == 2 * n_ids
+    if loss == "adacos":
+        assert run["models"]["head"].n_classes == n_ids
+    scores = score(res.run_dir, df)
+    assert len(scores) and np.isfinite(scores["score"]).all()
+    if role == "suppression":  # at scoring time the encoder does not see the high bands either
+        from asdlib.features import hz_to_mel_bin
+        from asdlib.scoring import clip_embeddings
+        from asdlib.train import _frontend, build_views, load_features
+
+        feat = load_features(scores["path"][:1], _frontend(cfg))[0]
+        louder = feat.copy()
+        louder[hz_to_mel_bin(cfg.hf_cutoff_hz, _frontend(cfg)):] += 20.0
+        emb = [clip_embeddings(run["models"]["encoder"], [f], segment_frames=cfg.segment_frames,
+                               normalize=build_views(cfg, run["norm"]).scoring_transform()) for f in (feat, louder)]
+        assert np.array_equal(emb[0], emb[1])
+    with pytest.raises(ValueError, match="hf_role"):
+        method_config("contrastive-hf", hf_role="outliers")
