@@ -47,26 +47,28 @@ def segment_batches(feats: list[np.ndarray], segment_frames: int, batch: int, se
     return segs[:batch], segs[batch:]
 
 
-def view_ratios(cfg, feats: list[np.ndarray], draws: int = 8, batch: int = 64) -> dict[str, float]:
-    """Mean high/low difference ratio of each view pair of ``cfg``'s trainer pipeline."""
+def view_ratios(cfg, feats: list[np.ndarray], draws: int = 8, batch: int = 64) -> dict[str, tuple[float, float]]:
+    """Per view pair of ``cfg``'s trainer pipeline: (mean high/low difference ratio, mean |difference|
+    above the cutoff in units of the training std)."""
     from asdlib import augment, train
     from asdlib.features import hz_to_mel_bin
 
     norm = augment.fit_normalizer(feats)
     warm, xb = segment_batches(feats, cfg.segment_frames, batch)
     cutoff_bin = hz_to_mel_bin(cfg.hf_cutoff_hz, train._frontend(cfg))
-    out: dict[str, list[float]] = {}
+    out: dict[str, list[tuple[float, float]]] = {}
     for d in range(draws):
         pipe = train.build_views(cfg, norm).manual_seed(d)
         pipe(warm)  # an earlier batch fills the log-mixup-exp bank, as in training
         views = pipe.draw(xb)
-        out.setdefault("first/second", []).append(augment.difference_ratio(views.first, views.second, cutoff_bin))
+        pairs = {"first/second": (views.first, views.second)}
         if views.outlier is not None:
-            out.setdefault("second/outlier", []).append(
-                augment.difference_ratio(views.second, views.outlier, cutoff_bin))
-            out.setdefault("first/outlier", []).append(
-                augment.difference_ratio(views.first, views.outlier, cutoff_bin))
-    return {k: float(np.mean(v)) for k, v in out.items()}
+            pairs["second/outlier"] = (views.second, views.outlier)
+            pairs["first/outlier"] = (views.first, views.outlier)
+        for name, (a, b) in pairs.items():
+            above = float(augment.band_difference(a, b)[cutoff_bin:].mean())
+            out.setdefault(name, []).append((augment.difference_ratio(a, b, cutoff_bin), above))
+    return {k: tuple(float(m) for m in np.mean(v, axis=0)) for k, v in out.items()}
 
 
 def main() -> None:
@@ -101,15 +103,16 @@ def main() -> None:
     rows = []
     for method, role, mode, cfg in configs:
         for name, feats in sets.items():
-            for pair, r in view_ratios(cfg, feats, draws=a.draws).items():
+            for pair, (r, above) in view_ratios(cfg, feats, draws=a.draws).items():
                 star = " (default)" if (method == "contrastive-hf" and role == default.hf_role
                                         and mode == default.hf_mode) else ""
                 rows.append({"method": method, "hf_role": role + star, "hf_mode": mode, "pair": pair,
-                             "clips": name, "ratio": r})
+                             "clips": name, "ratio": r, "above (std)": above})
     table = pd.DataFrame(rows).pivot_table(index=["method", "hf_role", "hf_mode", "pair"], columns="clips",
-                                           values="ratio", sort=False)
-    print(f"mean |view difference| above {default.hf_cutoff_hz:g} Hz / below, {a.draws} draws, "
-          f"batch 64 x {default.segment_frames} frames, {default.n_mels} mels")
+                                           values=["ratio", "above (std)"], sort=False)
+    print(f"ratio: mean |view difference| above {default.hf_cutoff_hz:g} Hz / below; above (std): the mean "
+          f"|difference| above it, in training-std units; {a.draws} draws, batch 64 x {default.segment_frames} "
+          f"frames, {default.n_mels} mels")
     print(table.round(2).to_string())
 
 
