@@ -1,7 +1,7 @@
 """View augmentations for contrastive learning, including the high-frequency spectrum augmentation.
 
 Explained in chapter 5, `book/05_views.ipynb` (the ablations in chapter 9,
-`book/09_ablations.ipynb`, sweep the spectrum augmentation's cutoff and operation).
+`book/09_ablations.ipynb`, sweep the spectrum augmentation's cutoff, operation and reading).
 
 Every transform here works on a batch of log-mel spectrograms ``x`` of shape ``[B, 1, M, T]``
 in dB (``10 * log10(mel_power + eps)``, the DCASE baseline convention), on whatever device
@@ -12,21 +12,26 @@ pipeline seeded with :meth:`ViewPipeline.manual_seed` is reproducible.
 The chain follows BYOL-A (Niizumi et al. 2021): pre-normalisation, log-mixup-exp, random resize
 crop, multiple segmentation of a clip; to it the paper (Meng et al. 2025) adds a spectrum
 augmentation that perturbs the high frequencies. The paper does not publish that operation,
-its cutoff or its probability: :class:`HighFreqAugment` is *our* documented design.
+its cutoff, its probability or what the altered views are for: :class:`HighFreqAugment` and
+the three readings of :data:`HF_ROLES` are *our* documented design.
+
+One vocabulary: a :class:`ViewPipeline` is the chain of transforms; :func:`build_views` builds
+one from explicit parameters (the training methods, which map a method configuration to these
+parameters, live in the trainer); :meth:`ViewPipeline.draw` gives the views of a batch.
+Sonification (listening to log-mels and to augmentations) is in :mod:`asdlib.listen`.
 
 Normalisation and the dB convention: :class:`LogMixupExp` and the ``"mix"`` / ``"gain"``
 band augmentations need to know how input values relate to power. By default they treat the
 input as dB (``log_scale=DB_LOG_SCALE``), so run them on the raw log-mel and standardise the
-views afterwards (the ``normalizer=`` option of :func:`view_pipeline` does it). If the trainer
-standardises first, ``(x_dB - mean) / std``, pass ``log_scale=DB_LOG_SCALE / std``: the mean
+views afterwards (the ``normalizer=`` option of :func:`build_views` does it). If the inputs are
+standardised first, ``(x_dB - mean) / std``, pass ``log_scale=DB_LOG_SCALE / std``: the mean
 cancels and the mixture is still a mixture of powers.
 """
 
 from __future__ import annotations
 
 import math
-import sys
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -35,30 +40,33 @@ from torch import Tensor, nn
 
 __all__ = [
     "PreNormalize",
-    "PostNormalize",
     "fit_normalizer",
     "LogMixupExp",
     "RandomResizeCrop",
-    "RandomSegments",
     "multi_segment_crop",
     "SpecAugment",
     "HighFreqAugment",
     "LowFreqAugment",
+    "BandSuppress",
     "BAND_MODES",
+    "GAIN_DB",
+    "HF_ROLES",
+    "DEFAULT_HF_ROLE",
+    "Views",
     "ViewPipeline",
-    "make_views",
-    "view_pipeline",
-    "PIPELINE_METHODS",
+    "build_views",
+    "band_difference",
+    "difference_ratio",
     "DB_LOG_SCALE",
-    "to_audio",
-    "apply_to_audio",
 ]
 
-_EPS = sys.float_info.epsilon
 DB_LOG_SCALE = 10.0 / math.log(10.0)  # dB per natural-log unit of power: dB = DB_LOG_SCALE * ln(power)
 
 BAND_MODES = ("mask", "noise", "mix", "gain")
-PIPELINE_METHODS = ("identity", "contrastive", "contrastive-hf", "contrastive-lf")
+GAIN_DB = 30.0  # "gain" mode: control points move the high bands by 15..30 dB (x strength), up or down
+#: What the views with altered high bands are for (see :func:`build_views`); our default first.
+HF_ROLES = ("invariance", "pseudo-anomaly", "suppression")
+DEFAULT_HF_ROLE = "invariance"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,38 +155,42 @@ def _check_log_scale(log_scale: float, name: str) -> float:
 # normalisation
 # ---------------------------------------------------------------------------------------------
 def fit_normalizer(features: Tensor | np.ndarray | Iterable[Tensor | np.ndarray]) -> tuple[float, float]:
-    """Dataset mean and standard deviation of log-mel values (BYOL-A pre-normalisation).
+    """BYOL-A pre-normalisation statistics: one mean and one std over every training log-mel value.
 
     ``features`` is one array/tensor of any shape or an iterable of them (e.g. one ``[M, T]``
-    log-mel per training clip); statistics are accumulated in float64 over every value.
-    Fit on *training* (normal) clips only.
+    log-mel per training clip). Returns ``(mean, std + 1e-8)`` computed by NumPy over all values
+    concatenated in their own dtype (float32 for the feature cache's log-mels): the numbers the
+    trainer stores in a run as ``norm`` and applies with :class:`PreNormalize` at training and
+    scoring time. Fit on *training* (normal) clips only.
     """
-    items = [features] if isinstance(features, (Tensor, np.ndarray)) else features
-    total, total_sq, count = 0.0, 0.0, 0
-    for item in items:
-        arr = item.detach().cpu().double().numpy() if isinstance(item, Tensor) else np.asarray(item, dtype=np.float64)
-        if not np.all(np.isfinite(arr)):
-            raise ValueError("fit_normalizer: features contain NaN or inf")
-        total += float(arr.sum())
-        total_sq += float(np.square(arr).sum())
-        count += arr.size
-    if count < 2:
-        raise ValueError(f"fit_normalizer: need at least 2 values, got {count}")
-    mean = total / count
-    var = max(total_sq / count - mean * mean, 0.0)
-    std = math.sqrt(var)
-    if std == 0.0:
+    items = [features] if isinstance(features, (Tensor, np.ndarray)) else list(features)
+    arrays = [item.detach().cpu().numpy() if isinstance(item, Tensor) else np.asarray(item) for item in items]
+    if not arrays:
+        raise ValueError("fit_normalizer: no features given")
+    allv = np.concatenate([a.reshape(-1) for a in arrays])
+    if allv.size < 2:
+        raise ValueError(f"fit_normalizer: need at least 2 values, got {allv.size}")
+    if not np.issubdtype(allv.dtype, np.floating):
+        allv = allv.astype(np.float64)
+    if not np.all(np.isfinite(allv)):
+        raise ValueError("fit_normalizer: features contain NaN or inf")
+    if float(allv.std()) == 0.0:
         raise ValueError("fit_normalizer: features are constant (std = 0)")
-    return mean, std
+    return float(allv.mean()), float(allv.std() + 1e-8)  # the trainer's statistics, bit for bit
 
 
 class PreNormalize(nn.Module):
     """Standardise by dataset statistics: ``(x - mean) / std`` (BYOL-A pre-normalisation).
 
+    The last step of every training view and the first of scoring (``at_scoring``): the
+    trainer fits ``mean, std`` with :func:`fit_normalizer` and stores them in the run.
+
     Args:
         mean: dataset mean of the log-mel values (from :func:`fit_normalizer`).
         std: dataset standard deviation (> 0).
     """
+
+    at_scoring = True  # also applied to the windows that are scored (ViewPipeline.scoring_transform)
 
     def __init__(self, mean: float, std: float) -> None:
         super().__init__()
@@ -194,24 +206,6 @@ class PreNormalize(nn.Module):
 
     def extra_repr(self) -> str:
         return f"mean={self.mean:.4g}, std={self.std:.4g}"
-
-
-class PostNormalize(nn.Module):
-    """Per-batch standardisation over batch, mel and time (per channel), BYOL-A style.
-
-    Args:
-        eps: added to the standard deviation.
-    """
-
-    def __init__(self, eps: float = 1e-8) -> None:
-        super().__init__()
-        self.eps = eps
-
-    def forward(self, x: Tensor) -> Tensor:
-        _check_batch(x, "PostNormalize")
-        mean = x.mean(dim=(0, 2, 3), keepdim=True)
-        std = x.std(dim=(0, 2, 3), keepdim=True)
-        return (x - mean) / (std + self.eps)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,7 +337,9 @@ class RandomResizeCrop(nn.Module):
     position and resized back to ``M x T`` with bicubic interpolation (``align_corners=True``
     as in BYOL-A). Each sample gets its own crop. For speed the resize is done as two batched
     matrix products whose matrices are ``F.interpolate``'s own bicubic weights (see
-    ``_cubic_resize_matrix``), identical to calling ``F.interpolate`` on each crop.
+    ``_cubic_resize_matrix``), identical to calling ``F.interpolate`` on each crop. All channels
+    of a sample share its crop and its fill (the first channel's mean), which
+    :meth:`ViewPipeline.draw` uses to crop a view (channel 0) and its altered copy alike.
 
     Args:
         virtual_crop_scale: canvas scale (frequency, time) - *not* a range.
@@ -384,7 +380,7 @@ class RandomResizeCrop(nn.Module):
         b, c, m, t = x.shape
         cm = int(round(m * self.virtual_crop_scale[0]))
         ct = int(round(t * self.virtual_crop_scale[1]))
-        canvas = x.mean(dim=(1, 2, 3), keepdim=True).expand(b, c, cm, ct).clone()
+        canvas = x[:, :1].mean(dim=(2, 3), keepdim=True).expand(b, c, cm, ct).clone()  # the sample's mean
         i0, j0 = (cm - m) // 2, (ct - t) // 2
         canvas[:, :, i0:i0 + m, j0:j0 + t] = x
         ii, hs, jj, ws = self.crop_boxes(b, m, t)
@@ -423,34 +419,6 @@ def multi_segment_crop(x: Tensor, segment_frames: int, n_segments: int,
     idx = idx[:, :, None, None, :].expand(b, n_segments, c, m, segment_frames)
     src = x[:, None].expand(b, n_segments, c, m, t)
     return torch.gather(src, 4, idx).reshape(b * n_segments, c, m, segment_frames)
-
-
-class RandomSegments(nn.Module):
-    """Module form of :func:`multi_segment_crop` (multiple segmentation of a clip).
-
-    Note: it multiplies the batch size by ``n_segments``.
-
-    Args:
-        segment_frames: frames per segment.
-        n_segments: segments per clip.
-        generator: optional ``torch.Generator``.
-    """
-
-    def __init__(self, segment_frames: int, n_segments: int = 1,
-                 generator: torch.Generator | None = None) -> None:
-        super().__init__()
-        if segment_frames < 1 or n_segments < 1:
-            raise ValueError(f"RandomSegments: segment_frames ({segment_frames}) and n_segments "
-                             f"({n_segments}) must be >= 1")
-        self.segment_frames = int(segment_frames)
-        self.n_segments = int(n_segments)
-        self.generator = generator
-
-    def forward(self, x: Tensor) -> Tensor:
-        return multi_segment_crop(x, self.segment_frames, self.n_segments, self.generator)
-
-    def extra_repr(self) -> str:
-        return f"segment_frames={self.segment_frames}, n_segments={self.n_segments}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -502,7 +470,7 @@ class SpecAugment(nn.Module):
         b, _, m, t = x.shape
         fmask = _band_masks(b, m, self.freq_mask, self.n_masks, self.generator, x)[:, None, :, None]
         tmask = _band_masks(b, t, self.time_mask, self.n_masks, self.generator, x)[:, None, None, :]
-        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        mean = x[:, :1].mean(dim=(2, 3), keepdim=True)  # the (first channel's) mean; channels share masks
         return torch.where(fmask | tmask, mean.expand_as(x), x)
 
     def extra_repr(self) -> str:
@@ -517,7 +485,7 @@ class _BandAugment(nn.Module):
 
     _band = "high"
 
-    def __init__(self, cutoff_hz: float = 2000.0, mode: str = "mix", p: float = 1.0, strength: float = 1.0,
+    def __init__(self, cutoff_hz: float = 2000.0, mode: str = "gain", p: float = 1.0, strength: float = 1.0,
                  config: Any = None, transition_bins: int = 0, gain_points: int = 4,
                  log_scale: float = DB_LOG_SCALE, generator: torch.Generator | None = None) -> None:
         super().__init__()
@@ -581,9 +549,12 @@ class _BandAugment(nn.Module):
                 partner = torch.zeros(1, dtype=torch.long, device=x.device)
             a = s * _rand((b, 1, 1, 1), g, x)
             return _log_mix(sel, sel[partner], a, self.log_scale)
-        # gain: smooth random gain curve over the selected bands, +-(20 * strength) dB, constant in time
+        # gain: smooth random gain curve over the selected bands, constant in time; each control
+        # point moves by U(0.5, 1) * GAIN_DB * strength dB, up or down at random
         units_per_db = self.log_scale / DB_LOG_SCALE
-        points = (2.0 * _rand((b, 1, self.gain_points), g, x) - 1.0) * 20.0 * s * units_per_db
+        size = (0.5 + 0.5 * _rand((b, 1, self.gain_points), g, x)) * GAIN_DB * s * units_per_db
+        sign = torch.where(_rand((b, 1, self.gain_points), g, x) < 0.5, -1.0, 1.0).to(x.dtype)
+        points = sign * size
         curve = F.interpolate(points, size=h, mode="linear", align_corners=True)  # [B, 1, H]
         return sel + curve[:, :, :, None]
 
@@ -624,21 +595,24 @@ class HighFreqAugment(_BandAugment):
       ``x - strength * (x - min(x))`` (strength 1 replaces the bands by the floor).
     - ``"noise"``: replace by Gaussian noise with each band's own time mean and std,
       ``mean + strength * std * N(0, 1)`` (strength 0 keeps only the band means).
-    - ``"mix"`` (default): log-mixup-exp of the high bands with the high bands of another
+    - ``"mix"``: log-mixup-exp of the high bands with the high bands of another
       clip of the batch (a random partner, never itself when ``B > 1``), ``a ~ U(0, strength)``.
-    - ``"gain"``: a random gain curve over the high bands, ``gain_points`` control points
-      drawn in ``+-20 * strength`` dB and interpolated linearly (smooth across bands,
-      constant in time).
+    - ``"gain"`` (default): a random gain curve over the high bands: ``gain_points`` control
+      points, each moved by ``U(0.5, 1) * GAIN_DB * strength`` dB (15 to 30 dB at strength 1)
+      up or down at random, interpolated linearly (smooth across bands, constant in time).
 
     ``transition_bins > 0`` fades the change in over that many bands above the cutoff.
 
-    Why ``"mix"`` by default: each view gets a different, realistic high-frequency content
-    (borrowed from another machine / ID in the batch, which is itself outlier exposure), so
-    two views of a clip differ strongly above the cutoff while staying plausible spectra; a
-    mask would make the two views' high bands identical when ``p = 1`` and would leave an
-    artificial flat floor the encoder can spot. It is also BYOL-A's own log-mixup-exp
-    restricted to the high bands. The 2 kHz default cutoff (band 71 of 128 Slaney mels at
-    16 kHz) is our choice; chapter 9 sweeps cutoff and mode.
+    Why ``"gain"`` by default (our choice): it changes the high bands of *every* clip by a
+    large, known amount (a boost is the paper's "anomalies have more high frequencies", a cut is
+    its "suppressed"), keeps their time structure, and so makes the altered view differ from
+    the unaltered one mostly above the cutoff even after the random resize crop
+    (``benchmarks/bench_views.py``). ``"noise"`` keeps each band's mean and spread, so on a
+    stationary machine it hardly changes the view; ``"mix"`` borrows high bands from a similar
+    clip of the batch and changes little when the clips are alike; ``"mask"`` removes the high
+    bands. The 2 kHz default cutoff (band 71 of 128 Slaney mels at 16 kHz) is our choice;
+    chapter 9 sweeps cutoff, mode and reading. What the altered views are *for* is set by the
+    pipeline's ``hf_role`` (:func:`build_views`).
 
     Args:
         cutoff_hz: bands with centre frequency ``>= cutoff_hz`` are changed.
@@ -668,23 +642,151 @@ class LowFreqAugment(_BandAugment):
     _band = "low"
 
 
+class BandSuppress(nn.Module):
+    """Remove one side of the spectrum: the bands at and above ``cutoff_hz`` (``side="high"``, a
+    low-pass input) or below it (``side="low"``) are replaced by one constant.
+
+    Unlike the band augmentations it is not random and it is applied to *every* input, at
+    training and at scoring time (``at_scoring``; see :meth:`ViewPipeline.scoring_transform`):
+    the ``"suppression"`` reading of the paper, where the encoder never sees the high bands.
+
+    Args:
+        cutoff_hz: bands with centre frequency ``>= cutoff_hz`` are the high side.
+        side: ``"high"`` (suppress the high bands) or ``"low"`` (the control: suppress the low ones).
+        value: the constant, in input units. :func:`build_views` passes the training mean, so the
+            suppressed bands are exactly 0 after pre-normalisation. ``None``: each sample's
+            minimum (its floor, as ``"mask"`` with strength 1).
+        config: front-end config (``asdlib.features.FrontEndConfig``); inputs need ``config.n_mels`` bands.
+    """
+
+    at_scoring = True
+
+    def __init__(self, cutoff_hz: float = 2000.0, side: str = "high", value: float | None = None,
+                 config: Any = None) -> None:
+        super().__init__()
+        if side not in ("high", "low"):
+            raise ValueError(f"BandSuppress: side must be 'high' or 'low', got {side!r}")
+        if not (cutoff_hz >= 0 and math.isfinite(cutoff_hz)):
+            raise ValueError(f"BandSuppress: cutoff_hz must be a finite number >= 0, got {cutoff_hz}")
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"BandSuppress: value must be finite or None, got {value}")
+        self.config = config if config is not None else _default_config()
+        self.cutoff_hz, self.side = float(cutoff_hz), side
+        self.value = None if value is None else float(value)
+        self.mel_centres = _mel_centres(self.config)
+        self.cutoff_bin = int(np.searchsorted(self.mel_centres, self.cutoff_hz, side="left"))
+
+    def band_slice(self) -> slice:
+        """The mel bands replaced by the constant."""
+        return slice(self.cutoff_bin, None) if self.side == "high" else slice(0, self.cutoff_bin)
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check_batch(x, "BandSuppress")
+        if x.shape[2] != len(self.mel_centres):
+            raise ValueError(f"BandSuppress: input has {x.shape[2]} mel bands but the front-end config has "
+                             f"n_mels={len(self.mel_centres)}; pass the matching config=")
+        out = x.clone()
+        band = self.band_slice()
+        if self.value is None:
+            out[:, :, band, :] = x.amin(dim=(1, 2, 3), keepdim=True).expand_as(out[:, :, band, :])
+        else:
+            out[:, :, band, :] = self.value
+        return out
+
+    def extra_repr(self) -> str:
+        return f"cutoff_hz={self.cutoff_hz}, cutoff_bin={self.cutoff_bin}, side={self.side!r}, value={self.value}"
+
+
 # ---------------------------------------------------------------------------------------------
 # pipelines
 # ---------------------------------------------------------------------------------------------
-class ViewPipeline(nn.Module):
-    """Apply a list of transforms in order (each ``[B, 1, M, T] -> [B', 1, M, T']``)."""
+class Views(NamedTuple):
+    """The views of one batch (:meth:`ViewPipeline.draw`).
 
-    def __init__(self, transforms: Sequence[nn.Module]) -> None:
+    ``first`` and ``second`` are the positive pair; ``outlier`` is ``second``'s copy with its
+    high bands altered (the ``"pseudo-anomaly"`` reading only, else ``None``).
+    """
+
+    first: Tensor
+    second: Tensor
+    outlier: Tensor | None = None
+
+
+class ViewPipeline(nn.Module):
+    """A chain of view transforms (each ``[B, C, M, T] -> [B, C, M, T]``) and how it makes views.
+
+    ``pipe(x)`` gives one view: every transform in order (``alter=False`` skips the band
+    augmentations, :class:`HighFreqAugment` / :class:`LowFreqAugment`). :meth:`draw` gives the
+    views of a batch; what it does with the band augmentation depends on ``hf_role``:
+
+    - ``None`` (a pipeline built by hand, or one without band augmentation): two independent
+      draws of the whole chain.
+    - ``"invariance"``: ``first`` keeps its high bands, ``second``'s are altered; every other
+      transform draws independently for each. The pair is positive.
+    - ``"pseudo-anomaly"``: ``first`` and ``second`` keep their high bands (a positive pair);
+      ``outlier`` is ``second`` with its high bands altered, sharing all of ``second``'s other
+      random draws (log-mixup-exp partner and weight, crop box), so the two differ only in the
+      altered bands (and where the crop moves them).
+    - ``"suppression"``: two independent draws, like ``None``; the pipeline holds a
+      :class:`BandSuppress` instead of a band augmentation.
+
+    Args:
+        transforms: the transforms, applied in order (a plain callable is wrapped).
+        hf_role: ``None`` or one of :data:`HF_ROLES`.
+    """
+
+    def __init__(self, transforms: Sequence[nn.Module], hf_role: str | None = None) -> None:
         super().__init__()
+        if hf_role is not None and hf_role not in HF_ROLES:
+            raise ValueError(f"ViewPipeline: hf_role must be None or one of {HF_ROLES}, got {hf_role!r}")
         for k, tr in enumerate(transforms):
             if not callable(tr):
                 raise TypeError(f"ViewPipeline: transform {k} ({tr!r}) is not callable")
         self.transforms = nn.ModuleList([tr if isinstance(tr, nn.Module) else _Wrap(tr) for tr in transforms])
+        self.hf_role = hf_role
+        if hf_role == "pseudo-anomaly":
+            bands = [k for k, tr in enumerate(self.transforms) if isinstance(tr, _BandAugment)]
+            if len(bands) != 1:
+                raise ValueError(f"ViewPipeline: hf_role='pseudo-anomaly' needs exactly one band augmentation, "
+                                 f"found {len(bands)}")
+            later = [type(tr).__name__ for tr in self.transforms[bands[0] + 1:] if isinstance(tr, LogMixupExp)]
+            if later:
+                raise ValueError("ViewPipeline: with hf_role='pseudo-anomaly' no LogMixupExp may follow the band "
+                                 "augmentation (the altered copy shares the later steps' draws channel-wise)")
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, alter: bool = True) -> Tensor:
+        """One view of ``x``; ``alter=False`` skips the band augmentations."""
         for tr in self.transforms:
-            x = tr(x)
+            if alter or not isinstance(tr, _BandAugment):
+                x = tr(x)
         return x
+
+    def _with_outlier(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """A view and its copy with altered bands, sharing every other draw (pseudo-anomaly)."""
+        _check_batch(x, "ViewPipeline.draw")
+        c = x.shape[1]
+        for tr in self.transforms:
+            if isinstance(tr, _BandAugment):
+                x = torch.cat([x, tr(x)], dim=1)  # channels: [view, altered copy]; later steps draw once per sample
+            else:
+                x = tr(x)
+        return x[:, :c], x[:, c:]
+
+    def draw(self, x: Tensor) -> Views:
+        """The views of the batch ``x`` for this pipeline's ``hf_role`` (see the class docstring)."""
+        _check_batch(x, "ViewPipeline.draw")
+        if self.hf_role == "invariance":
+            return Views(self(x, alter=False), self(x))
+        if self.hf_role == "pseudo-anomaly":
+            first = self(x, alter=False)
+            second, outlier = self._with_outlier(x)
+            return Views(first, second, outlier)
+        return Views(self(x), self(x))
+
+    def scoring_transform(self) -> "ViewPipeline":
+        """The steps that also apply to the windows that are scored (``at_scoring``): band
+        suppression and pre-normalisation, in order; identity when there are none."""
+        return ViewPipeline([tr for tr in self.transforms if getattr(tr, "at_scoring", False)])
 
     def manual_seed(self, seed: int) -> "ViewPipeline":
         """Give every transform its own CPU generator seeded from ``seed`` (reproducible views)."""
@@ -702,6 +804,9 @@ class ViewPipeline(nn.Module):
     def __len__(self) -> int:
         return len(self.transforms)
 
+    def extra_repr(self) -> str:
+        return f"hf_role={self.hf_role!r}"
+
 
 class _Wrap(nn.Module):
     """Wrap a plain callable as a module."""
@@ -714,179 +819,119 @@ class _Wrap(nn.Module):
         return self.fn(x)
 
 
-def make_views(x: Tensor, pipeline: nn.Module) -> tuple[Tensor, Tensor]:
-    """Two independent random views of the batch ``x``: ``(pipeline(x), pipeline(x))``."""
-    _check_batch(x, "make_views")
-    return pipeline(x), pipeline(x)
-
-
-def _component(overrides: dict, key: str, default_on: bool) -> dict | None:
-    """Read ``overrides[key]``: ``False``/``None`` off, ``True`` on with defaults, a dict of kwargs."""
-    val = overrides.pop(key, default_on)
-    if val is False or val is None:
+def _part(value: Any, name: str) -> dict | None:
+    """``False``/``None`` off, ``True`` on with defaults, a dict of keyword arguments."""
+    if value is False or value is None:
         return None
-    if val is True:
+    if value is True:
         return {}
-    if isinstance(val, dict):
-        return dict(val)
-    raise TypeError(f"view_pipeline: {key}= must be True, False, None or a dict of arguments, got {val!r}")
+    if isinstance(value, dict):
+        return dict(value)
+    raise TypeError(f"build_views: {name}= must be True, False, None or a dict of arguments, got {value!r}")
 
 
-def view_pipeline(method: str, config: Any = None, **overrides: Any) -> ViewPipeline:
-    """The view pipeline of a training method.
+def build_views(config: Any = None, *, mixup: bool | dict | None = True, band: dict | None = None,
+                side: str = "high", hf_role: str = DEFAULT_HF_ROLE, crop: bool | dict | None = True,
+                specaugment: bool | dict | None = False, normalizer: tuple[float, float] | None = None,
+                seed: int | None = None) -> ViewPipeline:
+    """The view pipeline (chapter 5) from explicit parameters; the trainer maps a method to them.
 
-    Methods:
+    Order: [:class:`BandSuppress`] -> :class:`LogMixupExp` -> [band augmentation] ->
+    :class:`RandomResizeCrop` -> [:class:`SpecAugment`] -> [:class:`PreNormalize`]. The band
+    step comes before the crop so that its cutoff acts on true frequencies (the crop rescales
+    the mel axis). Inputs are dB log-mels.
 
-    - ``"identity"``: no augmentation.
-    - ``"contrastive"``: log-mixup-exp -> random resize crop (BYOL-A chain; SpecAugment optional).
-    - ``"contrastive-hf"``: log-mixup-exp -> :class:`HighFreqAugment` -> random resize crop.
-    - ``"contrastive-lf"``: the same with :class:`LowFreqAugment` (control experiment).
+    Args:
+        config: the front end of the inputs (``asdlib.features.FrontEndConfig``; default 128 mels).
+        mixup, crop, specaugment: ``True`` (on, defaults), ``False``/``None`` (off) or a dict of
+            keyword arguments of :class:`LogMixupExp` / :class:`RandomResizeCrop` / :class:`SpecAugment`.
+        band: ``None`` (no spectrum augmentation: the plain contrastive chain) or the keyword
+            arguments of :class:`HighFreqAugment` (``cutoff_hz``, ``mode``, ``p``, ``strength``, ...).
+        side: ``"high"`` (the paper's high bands) or ``"low"`` (the control: the same below the cutoff).
+        hf_role: what the altered views are for, one of :data:`HF_ROLES` (ignored without ``band``):
 
-    The band augmentation comes *before* the crop so that its cutoff acts on true frequencies
-    (the crop rescales the mel axis). Inputs are dB log-mels; normalisation is applied by the
-    trainer, or here with ``normalizer=(mean, std)`` (appends :class:`PreNormalize`) and
-    ``post_normalize=True`` (appends :class:`PostNormalize`).
+            - ``"invariance"`` (**our default**): one view keeps its high bands, the other's are
+              altered, and the two are a *positive* pair: the encoder learns to give a clip the
+              same embedding whatever its high bands do, i.e. to rely on the low bands. Loss
+              wiring: unchanged (SupCon / NT-Xent / ArcFace / AdaCos on the two views).
+            - ``"pseudo-anomaly"``: two unaltered views are the positive pair and a copy of the
+              second with altered high bands is an *outlier*: an extra class ``y + n_classes``
+              per machine ID / section for SupCon, ArcFace and AdaCos, extra negatives for
+              NT-Xent (``asdlib.losses``). The encoder learns to notice high-band changes.
+            - ``"suppression"``: no altered views; :class:`BandSuppress` replaces the high bands
+              by the training mean (0 after pre-normalisation) before every other step, and
+              :meth:`ViewPipeline.scoring_transform` does the same at scoring time, so the
+              encoder never sees the high bands (a low-pass input). ``band``'s ``cutoff_hz`` is
+              the only band setting used.
 
-    Overrides (each ``True`` = on with defaults, ``False`` = off, or a dict of arguments):
-    ``segments`` (off; :class:`RandomSegments`, prepended), ``mixup`` (:class:`LogMixupExp`),
-    ``band`` (:class:`HighFreqAugment` / :class:`LowFreqAugment`), ``crop``
-    (:class:`RandomResizeCrop`), ``specaugment`` (off; :class:`SpecAugment`); plus
-    ``normalizer``, ``post_normalize``, ``log_scale`` (passed to mixup and band augmentation,
-    see the module docstring) and ``seed`` (calls :meth:`ViewPipeline.manual_seed`).
+            Why invariance by default (our choice, made from the paper's text before any score
+            was seen): the paper builds "two contrastive views of one clip" that differ in their
+            high-frequency information, and in contrastive learning two views of one clip are a
+            positive pair; it says this makes the model pay more attention to the low
+            frequencies, which is what invariance to high-band changes does. Its "outlier
+            exposure" framing is served in every reading by the other machine IDs / sections
+            (SupCon and the margin heads over IDs), not by the altered views.
+        normalizer: ``(mean, std)`` from :func:`fit_normalizer`: appends :class:`PreNormalize`
+            (and gives :class:`BandSuppress` the mean as its constant).
+        seed: calls :meth:`ViewPipeline.manual_seed`.
     """
-    if method not in PIPELINE_METHODS:
-        raise ValueError(f"view_pipeline: unknown method {method!r}; choose one of {PIPELINE_METHODS}")
     config = config if config is not None else _default_config()
-    ov = dict(overrides)
-    normalizer = ov.pop("normalizer", None)
-    post_normalize = bool(ov.pop("post_normalize", False))
-    seed = ov.pop("seed", None)
-    log_scale = ov.pop("log_scale", None)
-    augmenting = method != "identity"
-    segments = _component(ov, "segments", False)
-    mixup = _component(ov, "mixup", augmenting)
-    band = _component(ov, "band", method in ("contrastive-hf", "contrastive-lf"))
-    crop = _component(ov, "crop", augmenting)
-    spec = _component(ov, "specaugment", False)
-    if ov:
-        raise ValueError(f"view_pipeline: unknown override(s) {sorted(ov)}; allowed: segments, mixup, band, "
-                         "crop, specaugment, normalizer, post_normalize, log_scale, seed")
-    if log_scale is not None:
-        for part in (mixup, band):
-            if part is not None:
-                part.setdefault("log_scale", log_scale)
+    if side not in ("high", "low"):
+        raise ValueError(f"build_views: side (hf_band) must be 'high' or 'low', got {side!r}")
+    if hf_role not in HF_ROLES:
+        raise ValueError(f"build_views: hf_role must be one of {', '.join(HF_ROLES)}; got {hf_role!r}")
+    if band is not None and not isinstance(band, dict):
+        raise TypeError(f"build_views: band= must be None or a dict of HighFreqAugment arguments, got {band!r}")
+    mixup_kw, crop_kw, spec_kw = _part(mixup, "mixup"), _part(crop, "crop"), _part(specaugment, "specaugment")
     steps: list[nn.Module] = []
-    if segments is not None:
-        steps.append(RandomSegments(**segments))
-    if mixup is not None:
-        steps.append(LogMixupExp(**mixup))
+    role = None
     if band is not None:
-        cls = LowFreqAugment if method == "contrastive-lf" else HighFreqAugment
-        steps.append(cls(config=band.pop("config", config), **band))
-    if crop is not None:
-        steps.append(RandomResizeCrop(**crop))
-    if spec is not None:
-        steps.append(SpecAugment(**spec))
+        role = hf_role
+        band = dict(band)
+        band_config = band.pop("config", config)
+        if hf_role == "suppression":
+            mean = None if normalizer is None else float(normalizer[0])
+            steps.append(BandSuppress(cutoff_hz=band.get("cutoff_hz", 2000.0), side=side, value=mean,
+                                      config=band_config))
+    if mixup_kw is not None:
+        steps.append(LogMixupExp(**mixup_kw))
+    if band is not None and hf_role != "suppression":
+        cls = HighFreqAugment if side == "high" else LowFreqAugment
+        steps.append(cls(config=band_config, **band))
+    if crop_kw is not None:
+        steps.append(RandomResizeCrop(**crop_kw))
+    if spec_kw is not None:
+        steps.append(SpecAugment(**spec_kw))
     if normalizer is not None:
         mean, std = normalizer
         steps.append(PreNormalize(mean, std))
-    if post_normalize:
-        steps.append(PostNormalize())
-    pipe = ViewPipeline(steps)
+    pipe = ViewPipeline(steps, hf_role=role)
     if seed is not None:
         pipe.manual_seed(seed)
     return pipe
 
 
 # ---------------------------------------------------------------------------------------------
-# listening helpers
+# how different are two views, band by band
 # ---------------------------------------------------------------------------------------------
-def _as_numpy_2d(logmel: Any, name: str) -> np.ndarray:
-    arr = logmel.detach().cpu().numpy() if isinstance(logmel, Tensor) else np.asarray(logmel)
-    arr = np.squeeze(arr)
-    if arr.ndim != 2:
-        raise ValueError(f"{name}: expected a log-mel [M, T], got shape {np.shape(logmel)}")
-    return arr.astype(np.float64)
+def band_difference(a: Tensor, b: Tensor) -> Tensor:
+    """Mean absolute difference of two view batches per mel band: ``[M]`` (mean over B, C, T)."""
+    _check_batch(a, "band_difference")
+    if a.shape != b.shape:
+        raise ValueError(f"band_difference: the views differ in shape, {tuple(a.shape)} vs {tuple(b.shape)}")
+    return (a - b).abs().mean(dim=(0, 1, 3))
 
 
-def _peak_limit(y: np.ndarray) -> np.ndarray:
-    """Scale down (never up) so the waveform stays within [-1, 1]."""
-    peak = float(np.max(np.abs(y))) if y.size else 0.0
-    return (y / peak if peak > 1.0 else y).astype(np.float32)
+def difference_ratio(a: Tensor, b: Tensor, cutoff_bin: int) -> float:
+    """How much more two views differ above a cutoff than below it.
 
-
-def to_audio(logmel: Any, config: Any = None, n_iter: int = 32) -> np.ndarray:
-    """Render a dB log-mel ``[M, T]`` back to audio (mel pseudo-inverse + Griffin-Lim).
-
-    Uses ``librosa.feature.inverse.mel_to_audio`` on the mel power ``10 ** (logmel / 10)``
-    (generally ``10 ** (logmel * power / 20)``, the inverse of the DCASE ``20 / power * log10``);
-    the phase is invented by Griffin-Lim (``n_iter`` iterations), so expect a "phasey" sound.
-    Returns float32 audio at ``config.sr``, scaled down if it would leave [-1, 1].
+    The mean absolute difference over the bands ``>= cutoff_bin`` divided by the mean over the
+    bands below (bands weighted equally). 1 means "no more different above than below".
     """
-    import librosa  # noqa: PLC0415
-
-    config = config if config is not None else _default_config()
-    arr = _as_numpy_2d(logmel, "to_audio")
-    if arr.shape[0] != config.n_mels:
-        raise ValueError(f"to_audio: log-mel has {arr.shape[0]} bands, config.n_mels={config.n_mels}")
-    mel_power = np.power(10.0, arr * config.power / 20.0)  # inverse of 20 / power * log10(mel)
-    y = librosa.feature.inverse.mel_to_audio(
-        mel_power, sr=config.sr, n_fft=config.n_fft, hop_length=config.hop_length, center=config.center,
-        power=config.power, n_iter=n_iter, fmin=config.fmin, fmax=config.fmax)
-    return _peak_limit(y)
-
-
-def _mel_filterbank(config: Any) -> np.ndarray:
-    import librosa  # noqa: PLC0415
-
-    return librosa.filters.mel(sr=config.sr, n_fft=config.n_fft, n_mels=config.n_mels,
-                               fmin=config.fmin, fmax=config.fmax)
-
-
-def apply_to_audio(wave: np.ndarray, transform: nn.Module | Any, config: Any = None) -> np.ndarray:
-    """Hear what a (band) augmentation does: apply its log-mel change to the audio's STFT.
-
-    Steps: STFT of ``wave``; log-mel in dB (the front end's filterbank); run ``transform`` on
-    it as a ``[1, 1, M, T]`` batch; the change ``gain_db = out - in`` per band and frame is
-    mapped to STFT bins as the filterbank-weighted average of the bands covering each bin
-    (bins no filter covers take the nearest band's gain); the complex STFT is multiplied by
-    ``10 ** (gain / 20)`` and inverted with the **original phase**, so it sounds natural.
-
-    Approximation: a mel band's gain is spread over its whole triangular support, so bins just
-    below the cutoff, which the first high band also covers, are slightly affected; and the
-    new STFT is not exactly consistent, so re-analysing the output gives back the transform's
-    log-mel only approximately. Meaningful for transforms that change values in place
-    (band augmentations, SpecAugment, mixup); for crops use :func:`to_audio`.
-    Returns float32 audio of the same length, scaled down if it would leave [-1, 1].
-    """
-    import librosa  # noqa: PLC0415
-
-    config = config if config is not None else _default_config()
-    y = np.asarray(wave, dtype=np.float32)
-    if y.ndim != 1 or y.size == 0:
-        raise ValueError(f"apply_to_audio: expected a non-empty mono waveform, got shape {y.shape}")
-    window = torch.hann_window(config.n_fft, dtype=torch.float64)  # periodic Hann, as librosa
-    stft_t = torch.stft(torch.from_numpy(y.astype(np.float64)), n_fft=config.n_fft, hop_length=config.hop_length,
-                        window=window, center=config.center, pad_mode="constant", return_complex=True)
-    stft = stft_t.numpy()  # [F, T], same as librosa.stft (zero padding, librosa >= 0.10)
-    fb = _mel_filterbank(config)  # [M, F]
-    mel = fb @ (np.abs(stft) ** config.power)
-    logmel = 20.0 / config.power * np.log10(mel + _EPS)  # the DCASE convention (10 log10 for power 2)
-    x = torch.from_numpy(logmel.astype(np.float32))[None, None]
-    with torch.no_grad():
-        out = transform(x)
-    if tuple(out.shape) != tuple(x.shape):
-        raise ValueError(f"apply_to_audio: the transform changed the shape {tuple(x.shape)} -> "
-                         f"{tuple(out.shape)}; use to_audio for shape-changing transforms")
-    gain_db = (out - x)[0, 0].double().numpy()  # [M, T]
-    weight = fb.sum(axis=0)  # [F]
-    bin_gain = (fb.T @ gain_db) / np.where(weight > 0, weight, 1.0)[:, None]
-    uncovered = np.flatnonzero(weight <= 0)
-    if uncovered.size:
-        bin_hz = librosa.fft_frequencies(sr=config.sr, n_fft=config.n_fft)
-        nearest = np.abs(bin_hz[uncovered, None] - _mel_centres(config)[None, :]).argmin(axis=1)
-        bin_gain[uncovered] = gain_db[nearest]
-    new = torch.from_numpy(stft * np.power(10.0, bin_gain / 20.0))
-    y_out = torch.istft(new, n_fft=config.n_fft, hop_length=config.hop_length, window=window,
-                        center=config.center, length=y.size).numpy()
-    return _peak_limit(y_out)
+    diff = band_difference(a, b)
+    if not 0 < cutoff_bin < len(diff):
+        raise ValueError(f"difference_ratio: cutoff_bin must lie in [1, {len(diff) - 1}], got {cutoff_bin}")
+    low = float(diff[:cutoff_bin].mean())
+    if low == 0.0:
+        raise ValueError("difference_ratio: the views are identical below the cutoff (ratio undefined)")
+    return float(diff[cutoff_bin:].mean()) / low

@@ -1,6 +1,7 @@
 """Contrastive and classification losses: NT-Xent, supervised contrastive, ArcFace / AdaCos.
 
-Explained in chapter 6, `book/06_contrastive.ipynb`.
+Explained in chapter 6, `book/06_contrastive.ipynb` (the readings of the spectrum
+augmentation, whose wiring is described below, in chapter 9, `book/09_ablations.ipynb`).
 
 - :func:`nt_xent`: SimCLR's loss; the two views of a clip are positives, every other view in
   the batch is a negative.
@@ -8,8 +9,21 @@ Explained in chapter 6, `book/06_contrastive.ipynb`.
   with the same label (machine ID / section) are positives, views of *other* machines are
   negatives: this is the outlier-exposure reading of the paper. With all labels distinct it
   reduces exactly to NT-Xent.
-- :func:`arcface_loss`: cross-entropy on the logits of ``asdlib.models.ArcMarginHead`` /
+- :func:`classification_loss`: cross-entropy on the logits of ``asdlib.models.ArcMarginHead`` /
   ``AdaCosHead`` (the margin or adaptive scale lives in the head).
+
+How the views of the spectrum augmentation enter the losses (``hf_role``, see
+:func:`asdlib.augment.build_views`), for a batch with labels ``y`` in ``0 .. C - 1``:
+
+- ``"invariance"`` and ``"suppression"``: the two views ``z1, z2`` as always:
+  ``supcon(stack([z1, z2], 1), y)``, ``nt_xent(z1, z2)``, or the head on both views with ``[y, y]``.
+- ``"pseudo-anomaly"``: the altered copies ``zo`` of the second views are outliers.
+  SupCon / ArcFace / AdaCos: they form one extra class per ID, :func:`outlier_labels`
+  ``y + C`` (``supcon(cat([z1, z2, zo]), cat([y, y, y + C]))``; the margin heads have ``2 C``
+  classes): a clip's altered copy is pushed away from every normal view of its ID, and the
+  altered copies of one ID are pulled together. NT-Xent: ``nt_xent(z1, z2, negatives=zo)``,
+  every altered copy is an extra negative of every anchor, the hardest being the anchor's own
+  copy (same clip and crop, only the high bands differ).
 """
 
 from __future__ import annotations
@@ -18,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["nt_xent", "supcon", "arcface_loss"]
+__all__ = ["nt_xent", "supcon", "classification_loss", "outlier_labels"]
 
 
 def _check_temperature(temperature: float, name: str) -> None:
@@ -26,17 +40,20 @@ def _check_temperature(temperature: float, name: str) -> None:
         raise ValueError(f"{name}: temperature must be > 0, got {temperature}")
 
 
-def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.1) -> Tensor:
+def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.1, negatives: Tensor | None = None) -> Tensor:
     """SimCLR NT-Xent loss over the ``2N`` views of ``N`` pairs ``(z1[i], z2[i])``.
 
     Embeddings are L2-normalised (cosine similarity). For each of the ``2N`` anchors the
     positive is its partner view and the ``2N - 2`` other views are negatives:
     ``l_i = -log(exp(s_ip / t) / sum_{k != i} exp(s_ik / t))``, averaged over all anchors
-    (computed with ``F.cross_entropy``).
+    (computed with ``F.cross_entropy``). ``negatives`` (``[K, D]``, e.g. the pseudo-anomalies
+    of the ``"pseudo-anomaly"`` reading) join every anchor's denominator as extra negatives;
+    they are not anchors themselves.
 
     Args:
         z1, z2: ``[N, D]`` embeddings of the two views.
         temperature: softmax temperature ``t``.
+        negatives: optional ``[K, D]`` extra negatives.
     """
     _check_temperature(temperature, "nt_xent")
     if z1.dim() != 2 or z1.shape != z2.shape:
@@ -49,6 +66,10 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.1) -> Tensor:
     logits = z @ z.T / temperature
     eye = torch.eye(2 * n, dtype=torch.bool, device=z.device)
     logits = logits.masked_fill(eye, float("-inf"))
+    if negatives is not None:
+        if negatives.dim() != 2 or negatives.shape[1] != z1.shape[1]:
+            raise ValueError(f"nt_xent: negatives must be [K, {z1.shape[1]}], got {tuple(negatives.shape)}")
+        logits = torch.cat([logits, z @ F.normalize(negatives, dim=1).T / temperature], dim=1)
     targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
     return F.cross_entropy(logits, targets)
 
@@ -93,13 +114,27 @@ def supcon(z: Tensor, labels: Tensor, temperature: float = 0.1) -> Tensor:
     return -mean_log_prob_pos.mean()
 
 
-def arcface_loss(logits: Tensor, labels: Tensor) -> Tensor:
-    """Cross-entropy on margin-head logits (``ArcMarginHead(emb, labels)`` or ``AdaCosHead``).
+def classification_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """Cross-entropy on the logits of a cosine head (``ArcMarginHead(emb, labels)`` or ``AdaCosHead``).
 
-    The ArcFace margin and scale are applied inside the head when it is given the labels, so
-    the loss itself is plain softmax cross-entropy; pass the same labels to both.
+    The ArcFace margin and scale, or AdaCos's adaptive scale, are applied inside the head when
+    it is given the labels, so the loss itself is plain softmax cross-entropy over the machine
+    IDs / sections; pass the same labels to both.
     """
     if logits.dim() != 2 or labels.shape != (logits.shape[0],):
-        raise ValueError(f"arcface_loss: expected logits [N, C] and labels [N], got {tuple(logits.shape)} "
+        raise ValueError(f"classification_loss: expected logits [N, C] and labels [N], got {tuple(logits.shape)} "
                          f"and {tuple(labels.shape)}")
     return F.cross_entropy(logits, labels)
+
+
+def outlier_labels(labels: Tensor, n_classes: int) -> Tensor:
+    """Labels of the pseudo-anomalies (altered copies) of samples labelled ``labels``: ``labels + n_classes``.
+
+    One extra class per machine ID / section, so that SupCon and the margin heads (built with
+    ``2 * n_classes`` classes) keep the altered copies apart from the normal views of their ID.
+    """
+    labels = torch.as_tensor(labels)
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
+        raise ValueError(f"outlier_labels: labels must lie in [0, {n_classes}), got range "
+                         f"[{int(labels.min())}, {int(labels.max())}]")
+    return labels + n_classes

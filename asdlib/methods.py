@@ -76,11 +76,12 @@ class MethodConfig:
     proj_dim: int = 64
     mixup_ratio: float = 0.4
     resize_crop: bool = True
-    hf_mode: str = "mix"
+    hf_mode: str = "gain"
     hf_cutoff_hz: float = 2000.0
     hf_p: float = 1.0
     hf_strength: float = 1.0
     hf_band: str = "high"
+    hf_role: str = "invariance"  # what the altered views are for: augment.HF_ROLES (our default: invariance)
     scorer: str = "knn"
     k: int = 1
     test_hop_frames: int = 32
@@ -112,12 +113,13 @@ class MethodConfig:
             setattr(self, name, _number(name, getattr(self, name), lo, hi, lo_open))
         if not isinstance(self.resize_crop, bool):
             raise ValueError(f"setting resize_crop must be true or false, got {self.resize_crop!r}")
-        from .augment import BAND_MODES
+        from .augment import BAND_MODES, HF_ROLES
         from .scoring import SCORERS
 
         _choice("loss", self.loss, LOSSES)
         _choice("hf_mode", self.hf_mode, BAND_MODES)
         _choice("hf_band", self.hf_band, HF_BANDS)
+        _choice("hf_role", self.hf_role, HF_ROLES)
         _choice("scorer", self.scorer, tuple(SCORERS))
 
     def to_dict(self) -> dict:
@@ -132,7 +134,7 @@ class MethodConfig:
         """The fields that influence this method (others are left out of the key)."""
         d = self.to_dict()
         ae_only = {"ae_frames", "ae_batch_size"}
-        hf_only = {"hf_mode", "hf_cutoff_hz", "hf_p", "hf_strength", "hf_band"}
+        hf_only = {"hf_mode", "hf_cutoff_hz", "hf_p", "hf_strength", "hf_band", "hf_role"}
         if self.method == "ae":
             keep = {"method", "seed", "epochs", "frontend", "lr"} | ae_only
         elif self.method == "knn-stats":
@@ -207,6 +209,8 @@ def build_models(cfg: MethodConfig, n_classes: int) -> dict[str, nn.Module]:
         return {"ae": AutoEncoder(n_mels=n_mels, frames=cfg.ae_frames)}
     enc = Encoder(n_mels=n_mels, width=cfg.width, depth=cfg.depth, emb_dim=cfg.emb_dim)
     if cfg.loss in ("arcface", "adacos"):
+        if cfg.method == "contrastive-hf" and cfg.hf_role == "pseudo-anomaly":
+            n_classes *= 2  # one extra class per ID / section: its copies with altered high bands
         if n_classes < 2:
             raise ValueError(f"loss {cfg.loss!r} classifies machine IDs / sections and needs at least 2 of them "
                              f"in the training data, found {n_classes}; use loss='supcon' or 'ntxent'")
@@ -234,25 +238,20 @@ def build_scorer(cfg: MethodConfig):
 
 
 def build_views(cfg: MethodConfig, norm: tuple[float, float] | None = None):
-    """The view pipeline of ``cfg`` (chapter 5), applied to dB log-mel segments.
+    """The view pipeline of ``cfg`` (chapter 5), applied to dB log-mel segments; ``None`` for other methods.
 
-    log-mixup-exp -> (``contrastive-hf`` only) the spectrum augmentation (``hf_band="high"``:
-    the paper's; ``"low"``: the control) -> random resize crop -> pre-normalisation with the
-    training statistics ``norm``. ``ae`` has no views (``None``).
+    log-mixup-exp -> (``contrastive-hf`` only) the spectrum augmentation in the reading
+    ``cfg.hf_role`` (``hf_band="high"``: the paper's; ``"low"``: the control) -> random resize
+    crop -> pre-normalisation with the training statistics ``norm`` (see
+    :func:`asdlib.augment.build_views`).
     """
     from . import augment
 
     if cfg.method not in CONTRASTIVE:
         return None
-    kind = "contrastive"
-    band: dict | bool = False
+    band = None
     if cfg.method == "contrastive-hf":
-        kind = "contrastive-hf" if cfg.hf_band == "high" else "contrastive-lf"
         band = {"cutoff_hz": cfg.hf_cutoff_hz, "mode": cfg.hf_mode, "p": cfg.hf_p, "strength": cfg.hf_strength}
-    return augment.view_pipeline(
-        kind, cfg.frontend,
-        mixup={"ratio": cfg.mixup_ratio} if cfg.mixup_ratio > 0 else False,
-        band=band if kind != "contrastive" else False,
-        crop=cfg.resize_crop,
-        normalizer=norm,
-    )
+    return augment.build_views(cfg.frontend, mixup={"ratio": cfg.mixup_ratio} if cfg.mixup_ratio > 0 else False,
+                               band=band, side=cfg.hf_band, hf_role=cfg.hf_role, crop=cfg.resize_crop,
+                               normalizer=norm)

@@ -166,7 +166,7 @@ class ArcMarginHead(_CosineHead):
     With ``labels`` (training) the target logit gets the additive angular margin ``m``; without
     them (inference) the logits are ``s * cos(theta)``. As in the reference implementation,
     when ``theta + m`` would pass pi the target logit becomes ``s * (cos(theta) - m sin(m))``
-    so that it stays monotonic. Train with cross-entropy (``asdlib.losses.arcface_loss``).
+    so that it stays monotonic. Train with cross-entropy (``asdlib.losses.classification_loss``).
 
     Args:
         in_dim: embedding size.

@@ -52,7 +52,7 @@ def embed(run: dict, paths: list[str], device: str | None = None, progress: bool
     The same path as scoring: the run's front end, its pre-normalisation, windows of
     ``segment_frames`` every ``test_hop_frames``, the mean of the L2-normalised window embeddings.
     """
-    from .augment import PreNormalize
+    from .methods import build_views
     from .scoring import clip_embeddings
 
     cfg: MethodConfig = run["config"]
@@ -61,7 +61,8 @@ def embed(run: dict, paths: list[str], device: str | None = None, progress: bool
     dev = pick_device(device)
     feats = load_features(paths, cfg.frontend, use_cache=use_cache, progress=progress)
     return clip_embeddings(run["models"]["encoder"].to(dev), feats, segment_frames=cfg.segment_frames,
-                           hop_frames=cfg.test_hop_frames, device=str(dev), normalize=PreNormalize(*run["norm"]))
+                           hop_frames=cfg.test_hop_frames, device=str(dev),
+                           normalize=build_views(cfg, run["norm"]).scoring_transform())
 
 
 def histories(out: str | Path) -> pd.DataFrame:

@@ -209,7 +209,7 @@ def show_logmels(
 
     ``items`` maps a title to ``(logmel [M, T] in dB, wave)``: the panel shows the log-mel
     exactly as given (no re-analysis) and the player plays ``wave`` (its rendering, e.g.
-    :func:`asdlib.augment.apply_to_audio` or Griffin-Lim).
+    :func:`asdlib.listen.apply_to_audio` or Griffin-Lim).
     """
     if not isinstance(items, Mapping) or len(items) == 0:
         raise ValueError("items: expected a non-empty dict of title -> (logmel, wave)")

@@ -350,11 +350,10 @@ def _train(train_df, labels, classes, cfg: MethodConfig, out: Path, meta: dict, 
     final = {"format": RUN_FORMAT, "asdlib": __version__, "config": cfg.to_dict(), "classes": list(classes),
              "norm": norm, "models": {k: m.to("cpu").state_dict() for k, m in models.items()}}
     if cfg.method != "ae":
-        from .augment import PreNormalize
         from .scoring import clip_embeddings
 
         emb = clip_embeddings(models["encoder"], feats, segment_frames=cfg.segment_frames,
-                              hop_frames=cfg.test_hop_frames, device="cpu", normalize=PreNormalize(*norm))
+                              hop_frames=cfg.test_hop_frames, device="cpu", normalize=views.scoring_transform())
         _write_memory(out, train_df, emb)
     _save_torch(final, out / "model.pt")  # written last: the run counts as finished from here on
     (out / "checkpoint.pt").unlink(missing_ok=True)
@@ -416,9 +415,9 @@ def _ae_epoch(ae, opt, data: torch.Tensor, cfg, dev, epoch_seed: int, out: Path,
 
 def _contrastive_epoch(models, opt, data, views, cfg, dev, epoch, epoch_seed, out):
     from . import losses
-    from .augment import make_views
 
     enc = models["encoder"]
+    n_classes = int(max(data.labels)) + 1  # labels are 0 .. n_classes - 1 (data.unit_labels)
     data.set_epoch(epoch)
     g = torch.Generator().manual_seed(epoch_seed)
     loader = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
@@ -427,17 +426,23 @@ def _contrastive_epoch(models, opt, data, views, cfg, dev, epoch, epoch_seed, ou
     for step, (x, y) in enumerate(loader):
         x = x.to(dev)  # dB log-mel; the view pipeline ends with the pre-normalisation
         y = y.to(dev)
-        v1, v2 = make_views(x, views)
-        if cfg.loss in ("arcface", "adacos"):  # margin classification of both views' machine IDs
-            yy = torch.cat([y, y])
-            loss = losses.arcface_loss(models["head"](enc(torch.cat([v1, v2])), yy), yy)
+        v1, v2, vo = views.draw(x)  # vo: altered copies of v2 (hf_role "pseudo-anomaly"), else None
+        parts, labels = [v1, v2], [y, y]
+        if vo is not None:
+            parts.append(vo)
+            labels.append(losses.outlier_labels(y, n_classes))
+        yy = torch.cat(labels)
+        if cfg.loss in ("arcface", "adacos"):  # margin classification of the views' machine IDs
+            loss = losses.classification_loss(models["head"](enc(torch.cat(parts)), yy), yy)
         else:
-            z = models["projector"](enc(torch.cat([v1, v2])))
-            z1, z2 = z[: len(x)], z[len(x):]
-            if cfg.loss == "supcon":
+            z = models["projector"](enc(torch.cat(parts)))
+            z1, z2, zo = z[: len(x)], z[len(x): 2 * len(x)], z[2 * len(x):]
+            if cfg.loss == "supcon" and vo is None:
                 loss = losses.supcon(torch.stack([z1, z2], dim=1), y, temperature=cfg.temperature)
+            elif cfg.loss == "supcon":
+                loss = losses.supcon(z, yy, temperature=cfg.temperature)
             else:
-                loss = losses.nt_xent(z1, z2, temperature=cfg.temperature)
+                loss = losses.nt_xent(z1, z2, temperature=cfg.temperature, negatives=zo if vo is not None else None)
         _check_finite(loss, out, epoch, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()

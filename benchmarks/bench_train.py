@@ -45,7 +45,7 @@ def main() -> None:
         y = torch.randint(0, 3, (cfg.batch_size,))
 
         def step():
-            v1, v2 = augment.make_views(x, views)
+            v1, v2, _ = views.draw(x)
             z = proj(enc(torch.cat([v1, v2])))
             loss = losses.supcon(torch.stack([z[: len(x)], z[len(x):]], 1), y, cfg.temperature)
             opt.zero_grad()

@@ -1,9 +1,9 @@
-"""Tests for asdlib.augment (chapter 5): shapes, determinism, band locality, hand-checked values."""
+"""Tests for asdlib.augment and asdlib.listen (chapter 5): shapes, determinism, band locality,
+hand-checked values, the three readings of the spectrum augmentation and the view-difference ratio."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import librosa
 import numpy as np
@@ -13,8 +13,10 @@ import torch
 import torch.nn.functional as F
 
 from asdlib import augment as A
+from asdlib import listen
+from asdlib.book import shared_samples
 
-SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dcase-samples"
+SAMPLES = shared_samples()
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 M, T = 128, 64
 
@@ -37,8 +39,8 @@ def _transforms(seed: int = 0) -> list[torch.nn.Module]:
         A.SpecAugment(generator=_gen(seed)),
         *[A.HighFreqAugment(mode=mode, generator=_gen(seed)) for mode in A.BAND_MODES],
         *[A.LowFreqAugment(mode=mode, generator=_gen(seed)) for mode in A.BAND_MODES],
-        A.PostNormalize(),
         A.PreNormalize(-40.0, 10.0),
+        A.BandSuppress(),
     ]
 
 
@@ -60,7 +62,7 @@ def test_seeded_generator_is_reproducible() -> None:
     for tr_a, tr_b, tr_c in zip(_transforms(1), _transforms(1), _transforms(2)):
         ya, yb, yc = tr_a(tr_a(x)), tr_b(tr_b(x)), tr_c(tr_c(x))
         assert torch.equal(ya, yb), tr_a
-        deterministic = isinstance(tr_a, (A.PostNormalize, A.PreNormalize)) or getattr(tr_a, "mode", "") == "mask"
+        deterministic = isinstance(tr_a, (A.PreNormalize, A.BandSuppress)) or getattr(tr_a, "mode", "") == "mask"
         if not deterministic:
             assert not torch.equal(ya, yc), tr_a
 
@@ -161,11 +163,16 @@ def test_noise_mode_with_zero_strength_keeps_band_means() -> None:
 
 
 def test_gain_mode_is_constant_in_time_and_bounded() -> None:
-    x = _batch()
+    x = _batch(b=64)
     aug = A.HighFreqAugment(mode="gain", strength=0.5, generator=_gen())
     d = (aug(x) - x)[:, :, aug.cutoff_bin:]
     assert torch.allclose(d, d[..., :1].expand_as(d), atol=1e-4)
-    assert d.abs().max() <= 10.0 + 1e-4  # +-(20 * strength) dB
+    # control points (the curve's first and last band, align_corners) move by 7.5..15 dB = (0.5..1) * 30 * 0.5
+    ends = d[:, 0, [0, -1], 0].abs()
+    assert (ends >= 7.5 - 1e-4).all() and (ends <= 15.0 + 1e-4).all()
+    assert d.abs().max() <= 15.0 + 1e-4
+    signs = torch.sign(d[:, 0, 0, 0])
+    assert (signs > 0).any() and (signs < 0).any()  # up or down
 
 
 def test_mix_mode_stays_between_clip_and_partner() -> None:
@@ -279,8 +286,6 @@ def test_multi_segment_crop_counts_and_contents() -> None:
         start = int(y[k, 0, 0, 0]) - clip * T
         assert 0 <= start <= T - seg
         assert torch.equal(y[k], x[clip, :, :, start:start + seg])
-    mod = A.RandomSegments(seg, n, generator=_gen())
-    assert torch.equal(mod(x), y)
 
 
 # --------------------------------------------------------------------------- SpecAugment, normalisation
@@ -296,45 +301,198 @@ def test_spec_augment_fills_with_sample_mean() -> None:
 
 def test_normalisation() -> None:
     mean, std = A.fit_normalizer(np.array([1.0, 2.0, 3.0, 4.0]))
-    assert mean == pytest.approx(2.5) and std == pytest.approx(math.sqrt(1.25))
+    assert mean == 2.5 and std == math.sqrt(1.25) + 1e-8  # hand-computed: mean, population std + 1e-8
     parts = [np.array([[1.0, 2.0]]), torch.tensor([3.0, 4.0])]
     assert A.fit_normalizer(parts) == pytest.approx((mean, std))
     y = A.PreNormalize(mean, std)(torch.tensor([1.0, 4.0]))
     assert torch.allclose(y, torch.tensor([-1.5, 1.5]) / math.sqrt(1.25))
     with pytest.raises(ValueError, match="constant"):
         A.fit_normalizer(np.ones(5))
-    z = A.PostNormalize()(_batch())
-    assert abs(z.mean().item()) < 1e-5 and abs(z.std().item() - 1) < 1e-4
+    with pytest.raises(ValueError, match="NaN"):
+        A.fit_normalizer([np.array([1.0, np.nan])])
+
+
+def test_fit_normalizer_is_the_trainers_statistics_bit_for_bit() -> None:
+    # the trainer's former train._fit_norm: float32 log-mels concatenated, NumPy mean and std + 1e-8
+    rng = np.random.default_rng(0)
+    feats = [(rng.standard_normal((64, t)) * 12 - 45).astype(np.float32) for t in (313, 200, 313)]
+    allv = np.concatenate([f.reshape(-1) for f in feats])
+    assert A.fit_normalizer(feats) == (float(allv.mean()), float(allv.std() + 1e-8))
+    # and PreNormalize is the trainer's former lambda (x - mean) / std, bit for bit
+    mean, std = A.fit_normalizer(feats)
+    x = torch.from_numpy(feats[0])[None, None]
+    assert torch.equal(A.PreNormalize(mean, std)(x), (x - mean) / std)
 
 
 # --------------------------------------------------------------------------- pipelines
-def test_view_pipeline_composition() -> None:
-    names = {m: [type(t).__name__ for t in A.view_pipeline(m).transforms] for m in A.PIPELINE_METHODS}
-    assert names["identity"] == []
-    assert names["contrastive"] == ["LogMixupExp", "RandomResizeCrop"]
-    assert names["contrastive-hf"] == ["LogMixupExp", "HighFreqAugment", "RandomResizeCrop"]
-    assert names["contrastive-lf"] == ["LogMixupExp", "LowFreqAugment", "RandomResizeCrop"]
-    pipe = A.view_pipeline("contrastive-hf", band={"cutoff_hz": 1000.0, "mode": "mask"}, specaugment=True,
-                           mixup=False, normalizer=(-40.0, 10.0))
-    assert [type(t).__name__ for t in pipe.transforms] == ["HighFreqAugment", "RandomResizeCrop", "SpecAugment",
-                                                          "PreNormalize"]
+def test_build_views_composition() -> None:
+    def names(pipe: A.ViewPipeline) -> list[str]:
+        return [type(t).__name__ for t in pipe.transforms]
+
+    assert names(A.build_views(mixup=False, crop=False)) == []
+    assert names(A.build_views()) == ["LogMixupExp", "RandomResizeCrop"]
+    assert A.build_views().hf_role is None  # no band augmentation: no reading
+    band = {"cutoff_hz": 1000.0, "mode": "mask"}
+    assert names(A.build_views(band=band)) == ["LogMixupExp", "HighFreqAugment", "RandomResizeCrop"]
+    assert names(A.build_views(band=band, side="low")) == ["LogMixupExp", "LowFreqAugment", "RandomResizeCrop"]
+    pipe = A.build_views(band=band, specaugment=True, mixup=False, normalizer=(-40.0, 10.0))
+    assert names(pipe) == ["HighFreqAugment", "RandomResizeCrop", "SpecAugment", "PreNormalize"]
     assert pipe.transforms[0].mode == "mask" and pipe.transforms[0].cutoff_hz == 1000.0
-    with pytest.raises(ValueError, match="unknown method"):
-        A.view_pipeline("byol")
-    with pytest.raises(ValueError, match="unknown override"):
-        A.view_pipeline("contrastive", cutof=3)
+    assert pipe.hf_role == A.DEFAULT_HF_ROLE == "invariance"
+    sup = A.build_views(band=band, hf_role="suppression", normalizer=(-40.0, 10.0))
+    assert names(sup) == ["BandSuppress", "LogMixupExp", "RandomResizeCrop", "PreNormalize"]
+    assert sup.transforms[0].value == -40.0 and sup.transforms[0].cutoff_hz == 1000.0
+    assert names(sup.scoring_transform()) == ["BandSuppress", "PreNormalize"]
+    assert names(A.build_views(band=band, normalizer=(-40.0, 10.0)).scoring_transform()) == ["PreNormalize"]
+    with pytest.raises(ValueError, match="hf_role"):
+        A.build_views(band=band, hf_role="outlier")
+    with pytest.raises(ValueError, match="side"):
+        A.build_views(band=band, side="mid")
+    with pytest.raises(TypeError, match="crop="):
+        A.build_views(crop=3)
+    with pytest.raises(ValueError, match="exactly one band"):
+        A.ViewPipeline([A.RandomResizeCrop()], hf_role="pseudo-anomaly")
 
 
-def test_make_views_are_different_and_reproducible() -> None:
+def test_draw_is_different_and_reproducible() -> None:
     x = _batch()
-    v1, v2 = A.make_views(x, A.view_pipeline("contrastive-hf", seed=0))
-    w1, w2 = A.make_views(x, A.view_pipeline("contrastive-hf", seed=0))
+    v1, v2, vo = A.build_views(band={}, seed=0).draw(x)
+    w1, w2, _ = A.build_views(band={}, seed=0).draw(x)
+    assert vo is None
     assert v1.shape == v2.shape == x.shape
     assert not torch.equal(v1, v2)
     assert torch.equal(v1, w1) and torch.equal(v2, w2)
-    assert torch.equal(A.view_pipeline("identity")(x), x)
+    assert torch.equal(A.build_views(mixup=False, crop=False)(x), x)
 
 
+def test_crop_shares_its_box_across_channels_and_keeps_single_channel_numbers() -> None:
+    x = _batch(b=4)
+    y = A.RandomResizeCrop(generator=_gen(5))(torch.cat([x, x], dim=1))
+    assert torch.equal(y[:, 1:], y[:, :1])  # one crop (and one fill) per sample for all its channels
+    no_pad = A.RandomResizeCrop(virtual_crop_scale=(1.0, 1.0), generator=_gen(5))
+    y = no_pad(torch.cat([x, x + 7.0], dim=1))
+    assert torch.allclose(y[:, 1:], y[:, :1] + 7.0, atol=1e-4)  # bicubic weights sum to 1
+    # one channel: the fill is the sample's mean, as before the per-channel change
+    rrc = A.RandomResizeCrop(generator=_gen(6))
+    ii, hs, jj, ws = A.RandomResizeCrop(generator=_gen(6)).crop_boxes(4, M, T)
+    ct = int(round(T * 1.5))
+    canvas = x.mean(dim=(1, 2, 3), keepdim=True).expand(4, 1, M, ct).clone()
+    canvas[:, :, :, (ct - T) // 2:(ct - T) // 2 + T] = x
+    ref = torch.cat([F.interpolate(canvas[k:k + 1, :, ii[k]:ii[k] + hs[k], jj[k]:jj[k] + ws[k]], size=(M, T),
+                                   mode="bicubic", align_corners=True) for k in range(4)])
+    assert torch.allclose(rrc(x), ref, atol=2e-3)
+
+
+# --------------------------------------------------------------------------- the three readings
+def _no_crop(role: str, mode: str = "gain", **kw) -> A.ViewPipeline:
+    return A.build_views(band={"mode": mode}, hf_role=role, mixup=False, crop=False, seed=0, **kw)
+
+
+def test_invariance_first_view_keeps_its_high_bands_second_is_altered() -> None:
+    x = _batch()
+    first, second, outlier = _no_crop("invariance").draw(x)
+    cb = A.HighFreqAugment().cutoff_bin
+    assert outlier is None
+    assert torch.equal(first, x)  # no crop, no mixup: the unaltered view is the input
+    assert torch.equal(second[:, :, :cb], x[:, :, :cb])
+    d = (second - x)[:, 0, cb:, 0].abs()
+    assert (d[:, [0, -1]] >= 15.0 - 1e-4).all()  # gain control points: 15..30 dB
+
+
+def test_pseudo_anomaly_outlier_is_the_second_view_with_altered_high_bands() -> None:
+    x = _batch()
+    cb = A.HighFreqAugment().cutoff_bin
+    first, second, outlier = _no_crop("pseudo-anomaly", mode="mask").draw(x)
+    assert torch.equal(first, x) and torch.equal(second, x)  # positives keep their high bands
+    floor = x.amin(dim=(1, 2, 3), keepdim=True)
+    assert torch.equal(outlier[:, :, :cb], x[:, :, :cb])
+    assert torch.allclose(outlier[:, :, cb:], floor.expand_as(outlier[:, :, cb:]))  # mask, strength 1
+    # with mixup and crop: the outlier shares second's draws, so below the cutoff the two agree
+    # except where the crop's frequency zoom moves altered bands down (a few bands next to the cutoff)
+    pipe = A.build_views(band={}, hf_role="pseudo-anomaly", seed=1)
+    pipe(_batch(seed=9))  # fill the mixup bank
+    first, second, outlier = pipe.draw(x)
+    diff = A.band_difference(second, outlier)
+    assert float(diff[: cb // 2].max()) == 0.0
+    assert A.difference_ratio(first, second, cb) < 1.5  # the positive pair is not altered
+    assert not torch.equal(first, second)
+
+
+def test_suppression_removes_the_high_bands_in_training_and_scoring() -> None:
+    x = _batch()
+    mean, std = -40.0, 10.0
+    pipe = A.build_views(band={"cutoff_hz": 2000.0}, hf_role="suppression", normalizer=(mean, std), crop=False,
+                         seed=0)
+    pipe(_batch(seed=3))  # fill the mixup bank
+    cb = A.HighFreqAugment().cutoff_bin
+    first, second, outlier = pipe.draw(x)
+    assert outlier is None
+    for v in (first, second):
+        assert torch.allclose(v[:, :, cb:], torch.zeros_like(v[:, :, cb:]), atol=1e-5)  # training mean -> 0
+    scored = pipe.scoring_transform()(x)
+    assert torch.equal(scored[:, :, cb:], torch.zeros_like(scored[:, :, cb:]))
+    assert torch.equal(scored[:, :, :cb], (x[:, :, :cb] - mean) / std)
+    low = A.BandSuppress(cutoff_hz=2000.0, side="low", value=None)(x)
+    assert torch.equal(low[:, :, cb:], x[:, :, cb:])
+    assert torch.equal(low[:, :, :cb], x.amin(dim=(1, 2, 3), keepdim=True).expand_as(low[:, :, :cb]))
+
+
+def test_difference_ratio_hand_computed() -> None:
+    a = torch.zeros(1, 1, 4, 2)
+    b = torch.tensor([[1.0, 1.0], [3.0, 3.0], [4.0, 4.0], [8.0, 8.0]])[None, None]
+    assert torch.equal(A.band_difference(a, b), torch.tensor([1.0, 3.0, 4.0, 8.0]))
+    assert A.difference_ratio(a, b, cutoff_bin=2) == pytest.approx(6.0 / 2.0)
+    with pytest.raises(ValueError, match="cutoff_bin"):
+        A.difference_ratio(a, b, cutoff_bin=4)
+
+
+# --------------------------------------------------------------------------- the ratio in the trainer's pipeline
+@pytest.fixture(scope="module")
+def synthetic_segments():
+    """Segments of short synthetic normal clips (4 types x 2 IDs x 2 clips) at the encoder's 64 mels."""
+    from asdlib import features, synth
+    from asdlib.data import SegmentDataset
+
+    fe = features.FrontEndConfig(n_mels=64)
+    feats = []
+    for mt in ("fan", "pump", "slider", "valve"):
+        for unit in ("id_00", "id_02"):
+            params = synth.unit_params(mt, unit, seed=0)
+            for k in range(2):
+                feats.append(features.logmel(synth.synth_clip(mt, params, np.random.default_rng(k), duration=2.5), fe))
+    ds = SegmentDataset(feats, [0] * len(feats), segment_frames=64, segments_per_clip=4, seed=0)
+    segs = torch.stack([ds[i][0] for i in np.random.default_rng(0).permutation(len(ds))])
+    return A.fit_normalizer(feats), segs[:32], segs[32:], features.hz_to_mel_bin(2000.0, fe)
+
+
+def _ratios(method: str, data, draws: int = 3, **settings) -> dict[str, float]:
+    from asdlib.methods import build_views, method_config
+
+    norm, warm, xb, cb = data
+    out: dict[str, list[float]] = {}
+    for d in range(draws):
+        pipe = build_views(method_config(method, **settings), norm).manual_seed(d)
+        pipe(warm)
+        v = pipe.draw(xb)
+        out.setdefault("pair", []).append(A.difference_ratio(v.first, v.second, cb))
+        if v.outlier is not None:
+            out.setdefault("outlier", []).append(A.difference_ratio(v.second, v.outlier, cb))
+    return {k: float(np.mean(r)) for k, r in out.items()}
+
+
+def test_views_differ_at_least_twice_as_much_above_the_cutoff(synthetic_segments) -> None:
+    # issue 10: >= 2x for every reading that alters views, about 1x without the augmentation
+    # (benchmarks/bench_views.py prints the full table; the old mix/p=1 default gave about 1x here)
+    plain = _ratios("contrastive", synthetic_segments)["pair"]
+    assert 0.7 < plain < 1.4, plain
+    assert _ratios("contrastive-hf", synthetic_segments, hf_role="invariance")["pair"] >= 2.0
+    pseudo = _ratios("contrastive-hf", synthetic_segments, hf_role="pseudo-anomaly")
+    assert pseudo["outlier"] >= 2.0, pseudo
+    assert 0.7 < pseudo["pair"] < 1.4, pseudo  # the positives are not altered
+    assert _ratios("contrastive-hf", synthetic_segments, hf_role="suppression")["pair"] < 1.0
+
+
+# --------------------------------------------------------------------------- listening (asdlib.listen)
 def _band_energy(y: np.ndarray, lo: float, hi: float, sr: int = 16000) -> float:
     spec = np.abs(np.fft.rfft(y)) ** 2
     f = np.fft.rfftfreq(len(y), 1.0 / sr)
@@ -343,14 +501,14 @@ def _band_energy(y: np.ndarray, lo: float, hi: float, sr: int = 16000) -> float:
 
 def _check_hf_mask_on_audio(wave: np.ndarray) -> None:
     aug = A.HighFreqAugment(cutoff_hz=2000.0, mode="mask", strength=1.0)
-    out = A.apply_to_audio(wave, aug)
+    out = listen.apply_to_audio(wave, aug)
     assert out.shape == wave.shape and out.dtype == np.float32
     below = _band_energy(out, 0, 2000) / _band_energy(wave, 0, 2000)
     above = _band_energy(out, 2100, 8000) / _band_energy(wave, 2100, 8000)
     assert abs(below - 1.0) < 0.05, below
     assert above < 0.05, above
     low = A.LowFreqAugment(cutoff_hz=2000.0, mode="mask", strength=1.0)
-    out_low = A.apply_to_audio(wave, low)
+    out_low = listen.apply_to_audio(wave, low)
     assert _band_energy(out_low, 20, 1900) / _band_energy(wave, 20, 1900) < 0.05
     assert abs(_band_energy(out_low, 2100, 8000) / _band_energy(wave, 2100, 8000) - 1.0) < 0.05
 
@@ -361,7 +519,7 @@ def test_apply_to_audio_hf_mask_on_noise() -> None:
 
 
 def test_apply_to_audio_hf_mask_on_real_clip() -> None:
-    clips = sorted(SAMPLES.glob("dcase2020_dev_sample/fan/test/normal_*.wav"))
+    clips = sorted(SAMPLES.glob("dcase2020_dev_sample/fan/test/normal_*.wav")) if SAMPLES else []
     if not clips:
         pytest.skip("shared DCASE sample clips not available")
     wave, sr = sf.read(clips[0], dtype="float32")
@@ -372,10 +530,10 @@ def test_apply_to_audio_hf_mask_on_real_clip() -> None:
 def test_apply_to_audio_identity_and_shape_check() -> None:
     rng = np.random.default_rng(1)
     wave = (0.1 * rng.standard_normal(8000)).astype(np.float32)
-    same = A.apply_to_audio(wave, A.HighFreqAugment(p=0.0))
+    same = listen.apply_to_audio(wave, A.HighFreqAugment(p=0.0))
     assert np.allclose(same, wave, atol=1e-4)
     with pytest.raises(ValueError, match="shape"):
-        A.apply_to_audio(wave, A.RandomSegments(4, 2))
+        listen.apply_to_audio(wave, lambda x: x[..., :3])
 
 
 def test_to_audio_renders_a_logmel() -> None:
@@ -383,7 +541,7 @@ def test_to_audio_renders_a_logmel() -> None:
     wave = (0.1 * rng.standard_normal(16000)).astype(np.float32)
     mel = librosa.feature.melspectrogram(y=wave, sr=16000, n_fft=1024, hop_length=512, n_mels=M, power=2.0)
     logmel = 10 * np.log10(mel + np.finfo(float).eps)
-    y = A.to_audio(logmel, n_iter=4)
+    y = listen.to_audio(logmel, n_iter=4)
     assert y.dtype == np.float32 and y.ndim == 1
     assert len(y) == 512 * (logmel.shape[1] - 1)
     assert np.abs(y).max() <= 1.0

@@ -223,13 +223,113 @@ def test_supcon_same_label_views_pull_together() -> None:
         L.supcon(torch.randn(3, 4), torch.tensor([0, 1]))
 
 
-def test_arcface_loss_is_cross_entropy() -> None:
+def test_classification_loss_is_cross_entropy() -> None:
     logits = torch.tensor([[2.0, 0.0]])
-    assert L.arcface_loss(logits, torch.tensor([0])).item() == pytest.approx(math.log(1 + math.exp(-2)), abs=1e-6)
+    assert L.classification_loss(logits, torch.tensor([0])).item() == pytest.approx(math.log(1 + math.exp(-2)), abs=1e-6)
     torch.manual_seed(3)
     head = Mo.ArcMarginHead(8, 3)
     x, y = torch.randn(6, 8), torch.randint(0, 3, (6,))
     logits = head(x, y)
-    assert L.arcface_loss(logits, y).item() == pytest.approx(F.cross_entropy(logits, y).item())
+    assert L.classification_loss(logits, y).item() == pytest.approx(F.cross_entropy(logits, y).item())
     # the margin makes the training loss larger than the inference cross-entropy
-    assert L.arcface_loss(head(x, y), y) > F.cross_entropy(head(x), y)
+    assert L.classification_loss(head(x, y), y) > F.cross_entropy(head(x), y)
+    # it trains AdaCos too: cross-entropy on the adaptive-scale cosine logits
+    ada = Mo.AdaCosHead(8, 3)
+    logits = ada(x, y)
+    assert L.classification_loss(logits, y).item() == pytest.approx(F.cross_entropy(logits, y).item())
+    assert not hasattr(L, "arcface_loss")  # renamed: it was never ArcFace-specific
+
+
+# --------------------------------------------------------------------------- the pseudo-anomaly reading
+def test_nt_xent_extra_negatives_hand_computed() -> None:
+    # one pair, aligned (s = 1), and one extra negative at 90 degrees (s = 0), t = 1:
+    # each of the 2 anchors: positive e^1, negatives: nothing else in the batch + the extra e^0
+    a = torch.tensor([[1.0, 0.0]])
+    neg = torch.tensor([[0.0, 3.0]])
+    assert L.nt_xent(a, a, temperature=1.0, negatives=neg).item() == pytest.approx(math.log((E + 1) / E), abs=1e-6)
+    assert L.nt_xent(a, a, temperature=1.0).item() == pytest.approx(0.0, abs=1e-6)  # no negative at all
+    # the anchor's own altered copy close to it (s = 0.8, at 36.87 degrees) is a hard negative
+    near = torch.tensor([[0.8, 0.6]])
+    assert L.nt_xent(a, a, temperature=0.5, negatives=near).item() == pytest.approx(
+        math.log((E ** 2 + math.exp(1.6)) / E ** 2), abs=1e-6)
+    # two pairs plus two negatives, against the formula computed by hand over the 4 x 6 similarities
+    z1, z2 = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[0.6, 0.8], [-0.6, 0.8]])
+    negs = torch.tensor([[-1.0, 0.0], [0.0, -1.0]])
+    zs = torch.cat([z1, z2])
+    sim = zs @ torch.cat([zs, negs]).T  # all unit vectors already
+    expected = 0.0
+    for i in range(4):
+        pos = (i + 2) % 4
+        denom = sum(math.exp(sim[i, k].item()) for k in range(6) if k != i)
+        expected += -math.log(math.exp(sim[i, pos].item()) / denom) / 4
+    assert L.nt_xent(z1, z2, temperature=1.0, negatives=negs).item() == pytest.approx(expected, abs=1e-6)
+    with pytest.raises(ValueError, match="negatives"):
+        L.nt_xent(z1, z2, negatives=torch.randn(2, 3))
+
+
+def test_supcon_with_outlier_class_hand_computed() -> None:
+    # one clip of ID 0: views u1 = (1, 0), u2 = (0, 1); its altered copy o = (-1, 0) gets label 0 + C
+    y = torch.tensor([0])
+    yo = L.outlier_labels(y, n_classes=2)
+    assert yo.tolist() == [2]
+    z = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    labels = torch.cat([y, y, yo])
+    # anchor u1: positive u2 (s = 0), negative o (s = -1): -log(1 / (1 + e^-1))
+    # anchor u2: positive u1 (s = 0), negative o (s = 0): log 2; anchor o: no positive, not an anchor
+    expected = (math.log(1 + math.exp(-1)) + math.log(2)) / 2
+    assert L.supcon(z, labels, temperature=1.0).item() == pytest.approx(expected, abs=1e-6)
+    # the same with the altered copy labelled as its ID (a positive instead): the loss differs
+    assert L.supcon(z, torch.tensor([0, 0, 0]), temperature=1.0).item() != pytest.approx(expected, abs=1e-3)
+    with pytest.raises(ValueError, match="outlier_labels"):
+        L.outlier_labels(torch.tensor([2]), n_classes=2)
+
+
+# --------------------------------------------------------------------------- the readings, trained end to end
+@pytest.fixture(scope="module")
+def tiny2020(tmp_path_factory):
+    from asdlib import synth
+
+    root = tmp_path_factory.mktemp("synth") / "d2020"
+    synth.generate(root, layout="dcase2020", scale="tiny", machines=["fan"], seed=1)
+    return root
+
+
+@pytest.mark.parametrize("role,loss", [("pseudo-anomaly", "supcon"), ("pseudo-anomaly", "ntxent"),
+                                       ("pseudo-anomaly", "arcface"), ("suppression", "supcon"),
+                                       ("invariance", "adacos")])
+def test_hf_roles_train_and_score(tiny2020, tmp_path, monkeypatch, role, loss) -> None:
+    # the trainer's loss wiring of each reading (train._contrastive_epoch, methods.build_models, pipeline.score)
+    from asdlib.data import index
+    from asdlib.methods import method_config
+    from asdlib.pipeline import load_run, score
+    from asdlib.train import train
+
+    monkeypatch.setenv("ASD_CACHE", str(tmp_path / "cache"))
+    torch.set_num_threads(1)
+    cfg = method_config("contrastive-hf", hf_role=role, loss=loss, epochs=1, batch_size=16, segments_per_clip=2,
+                        width=8, depth=2, emb_dim=16, proj_dim=8)
+    df = index(tiny2020)
+    res = train(df, "fan", cfg, tmp_path / "run", progress=False)
+    assert np.isfinite(res.history["loss"]).all()
+    run = load_run(res.run_dir)
+    n_ids = len(run["classes"])
+    if loss == "arcface":  # one extra class per ID for the altered copies
+        assert run["models"]["head"].n_classes == 2 * n_ids
+    if loss == "adacos":
+        assert run["models"]["head"].n_classes == n_ids
+    scores = score(res.run_dir, df)
+    assert len(scores) and np.isfinite(scores["score"]).all()
+    if role == "suppression":  # at scoring time the encoder does not see the high bands either
+        from asdlib.features import hz_to_mel_bin
+        from asdlib.scoring import clip_embeddings
+        from asdlib.features import load_features
+        from asdlib.methods import build_views
+
+        feat = load_features(scores["path"][:1], cfg.frontend)[0]
+        louder = feat.copy()
+        louder[hz_to_mel_bin(cfg.hf_cutoff_hz, cfg.frontend):] += 20.0
+        emb = [clip_embeddings(run["models"]["encoder"], [f], segment_frames=cfg.segment_frames,
+                               normalize=build_views(cfg, run["norm"]).scoring_transform()) for f in (feat, louder)]
+        assert np.array_equal(emb[0], emb[1])
+    with pytest.raises(ValueError, match="hf_role"):
+        method_config("contrastive-hf", hf_role="outliers")
