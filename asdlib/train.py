@@ -107,6 +107,10 @@ class MethodConfig:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive finite number, got {self.lr}")
+        from .scoring import SCORERS
+
+        if self.scorer not in SCORERS:
+            raise ValueError(f"unknown scorer {self.scorer!r}; choose one of {', '.join(sorted(SCORERS))}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -539,7 +543,10 @@ def score(run_dir: str | Path, df: pd.DataFrame, split: str = "test", device: st
 
     ``ae``: mean squared reconstruction error over a clip's 5-frame vectors (official baseline).
     contrastive methods: the scorer of the config (default cosine 1-NN distance) between the
-    clip embedding and the training embeddings of the *same* machine ID / section.
+    clip embedding and the training embeddings of the *same* machine ID / section; the
+    memory's domains come from its file names (training clips only). ``split="train"`` scores
+    the training clips for a decision threshold: in-sample for ``ae``, leave-one-out from the
+    memory for the contrastive methods (:meth:`asdlib.scoring.UnitScorer.train_scores`).
     """
     run = load_run(run_dir)
     cfg: MethodConfig = run["config"]
@@ -556,14 +563,23 @@ def score(run_dir: str | Path, df: pd.DataFrame, split: str = "test", device: st
             scores = np.array([reconstruction_error(ae, torch.from_numpy(stack_frames(f, cfg.ae_frames).astype(np.float32)).to(dev))
                                for f in feats])
     else:
+        from .data import parse_filename
         from .scoring import clip_embeddings, make_scorer
 
         mem = np.load(Path(run_dir) / "memory.npz")
-        scorer = make_scorer(cfg.scorer, **({"k": cfg.k} if cfg.scorer == "knn" else {}))
-        scorer.fit(mem["emb"], list(mem["units"]))
-        emb = clip_embeddings(run["models"]["encoder"].to(dev), feats, segment_frames=cfg.segment_frames,
-                              hop_frames=cfg.test_hop_frames, device=str(dev), normalize=_normalizer(run["norm"]))
-        scores = scorer.score(emb, list(test["unit"].astype(str)))
+        scorer = make_scorer(cfg.scorer, **({"k": cfg.k} if cfg.scorer.startswith("knn") else {}))
+        scorer.fit(mem["emb"], list(mem["units"]), [parse_filename(p)["domain"] for p in mem["paths"]])
+        if split == "train":  # leave-one-out scores of the memory, matched by <type>/<split>/<name>
+            key = lambda p: "/".join(Path(str(p)).parts[-3:])  # noqa: E731
+            loo = pd.Series(scorer.train_scores(), index=[key(p) for p in mem["paths"]])
+            scores = loo.reindex([key(p) for p in test["path"]]).to_numpy()
+            if np.isnan(scores).any():
+                raise RunConfigError(f"run {run_dir}: training clips of the data are not in the run's memory "
+                                     f"(e.g. {test['path'][np.isnan(scores)].iloc[0]}); train it on this data")
+        else:
+            emb = clip_embeddings(run["models"]["encoder"].to(dev), feats, segment_frames=cfg.segment_frames,
+                                  hop_frames=cfg.test_hop_frames, device=str(dev), normalize=_normalizer(run["norm"]))
+            scores = scorer.score(emb, list(test["unit"].astype(str)))
     out = test[["path", "layout", "machine_type", "unit", "domain", "label"]].copy()
     out["score"] = np.asarray(scores, dtype=float)
     return out
