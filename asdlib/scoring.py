@@ -14,23 +14,30 @@ section; explained in chapter 8, ``book/08_dcase2022_results.ipynb``). Three nam
 (``fit(emb, units, domains)``, from the file names) and never a test clip's domain or label:
 
 * ``"knn-domain"``: separate source and target memories per unit; the score is the smaller of
-  the two k-NN distances, so a test clip is compared with the domain it resembles. As in the
-  k-NN back ends of the DCASE 2022/2023 systems surveyed by Wilkinghoff et al., *Handling Domain
-  Shifts for Anomalous Sound Detection: A Review of DCASE-Related Work* (arXiv:2503.10435), and
-  the ``Knn`` back end of ASDKit (Fujimura et al., arXiv:2507.10264), which keeps one
-  neighbour index per domain and takes the minimum. With ``k = 1`` for both memories this equals
-  1-NN over the pooled memory (the minimum over all clips); the two differ for ``k > 1``.
+  the two k-NN distances, so a test clip is compared with the domain it resembles. This is the
+  ``Knn`` back end of ASDKit (Fujimura et al., *ASDKit: A Toolkit for Comprehensive Evaluation
+  of Anomalous Sound Detection Methods*, arXiv:2507.10264), which keeps one
+  neighbour index per domain (``n_neighbors_so`` / ``n_neighbors_ta``) and takes the minimum of
+  the two mean distances. With ``k = 1`` for both memories this equals 1-NN over the pooled
+  memory (the minimum over all clips); the two differ for ``k > 1``.
 * ``"knn-smote"``: the same, after oversampling each unit's few target clips SMOTE-style
-  (Chawla et al., *SMOTE*, JAIR 16, 2002): new target points are drawn on the segment between
-  a target clip and one of its nearest target neighbours of the same unit, seeded. ASDKit's
-  k-NN back end does the same with imbalanced-learn's ``SMOTE`` before building its target
-  memory (``smote_ratio``).
+  (Chawla et al., *SMOTE: Synthetic Minority Over-sampling Technique*, JAIR 16, 2002): new
+  target points are drawn on the segment between a target clip and one of its nearest target
+  neighbours of the same unit, seeded. ASDKit's ``Knn`` back end does the same with
+  imbalanced-learn's ``SMOTE`` (``smote_ratio``, ``smote_neighbors``) before it builds its
+  target memory.
 * ``"knn-zscore"``: per-domain score standardisation: each memory's distances are turned into
-  z-scores with the mean and standard deviation of that domain's *training* clips' leave-one-out
-  distances (a training clip never finds itself), then the smaller z-score is the score. A few
-  sparse target clips give larger raw distances than a dense source memory; standardising
-  puts both on one scale, so one threshold can serve both domains (the score-normalisation
-  idea reviewed in arXiv:2503.10435, section on anomaly score calculation).
+  z-scores with the mean and standard deviation of that domain's *training* clips'
+  leave-one-out distances (a training clip never finds itself), then the smaller z-score is
+  the score. A few sparse target clips give larger raw distances than a dense source memory,
+  so target normals can outscore source anomalies; putting both domains on one scale lets one
+  threshold serve both. This mismatch of score distributions between domains is what
+  Wilkinghoff et al. address with local-density rescaling (*Keeping the Balance: Anomaly Score
+  Calculation for Domain Generalization*, ICASSP 2025, ASDKit's ``KnnRescale``; *Local
+  Density-Based Anomaly Score Normalization for Domain Generalization*, arXiv:2509.10951);
+  ours is the simpler per-domain version, possible because the training clips' domains are
+  known. Wilkinghoff et al., *Handling Domain Shifts for Anomalous Sound
+  Detection: A Review of DCASE-Related Work* (arXiv:2503.10435) review the wider problem.
 
 ``k``, ``k_target``, ``smote_ratio`` and ``standardize`` combine freely (e.g.
 ``make_scorer("knn-zscore", smote_ratio=1.0)``). Units without target training clips (DCASE

@@ -538,7 +538,7 @@ def load_run(run_dir: str | Path) -> dict:
 
 
 def score(run_dir: str | Path, df: pd.DataFrame, split: str = "test", device: str | None = None,
-          progress: bool = False, use_cache: bool = True) -> pd.DataFrame:
+          progress: bool = False, use_cache: bool = True, scorer: str | None = None) -> pd.DataFrame:
     """Anomaly scores (higher = more anomalous) of the ``split`` clips of the run's machine type.
 
     ``ae``: mean squared reconstruction error over a clip's 5-frame vectors (official baseline).
@@ -547,9 +547,13 @@ def score(run_dir: str | Path, df: pd.DataFrame, split: str = "test", device: st
     memory's domains come from its file names (training clips only). ``split="train"`` scores
     the training clips for a decision threshold: in-sample for ``ae``, leave-one-out from the
     memory for the contrastive methods (:meth:`asdlib.scoring.UnitScorer.train_scores`).
+    ``scorer`` replaces the config's scorer (same trained encoder; e.g. to compare scorers).
     """
     run = load_run(run_dir)
     cfg: MethodConfig = run["config"]
+    if scorer is not None and cfg.method == "ae":
+        raise ValueError(f"run {run_dir} is an 'ae' run, scored by reconstruction error; scorer={scorer!r} "
+                         "applies to the contrastive methods")
     test = select(df, run["machine_type"], split)
     if test.empty:
         raise ValueError(f"no {split} clips of machine type {run['machine_type']!r} in the data")
@@ -567,7 +571,8 @@ def score(run_dir: str | Path, df: pd.DataFrame, split: str = "test", device: st
         from .scoring import clip_embeddings, make_scorer
 
         mem = np.load(Path(run_dir) / "memory.npz")
-        scorer = make_scorer(cfg.scorer, **({"k": cfg.k} if cfg.scorer.startswith("knn") else {}))
+        name = scorer or cfg.scorer
+        scorer = make_scorer(name, **({"k": cfg.k} if name.startswith("knn") else {}))
         scorer.fit(mem["emb"], list(mem["units"]), [parse_filename(p)["domain"] for p in mem["paths"]])
         if split == "train":  # leave-one-out scores of the memory, matched by <type>/<split>/<name>
             key = lambda p: "/".join(Path(str(p)).parts[-3:])  # noqa: E731

@@ -298,3 +298,31 @@ def test_hide_labels_then_score_and_evaluate_round_trip(tmp_path, capsys):
     decided = sm.read_submission(sub)
     assert (decided["decision"] == (decided["score"] > thr).astype(int)).all()
     assert (train_scores["score"] > 0).all()  # leave-one-out: no training clip finds itself at distance 0
+    # the same run scored with another scorer: at k = 1, separate memories give the pooled 1-NN distance
+    pooled = score(run, index(data), scorer="knn")
+    sep = score(run, index(data), scorer="knn-domain")
+    np.testing.assert_allclose(pooled["score"], sep["score"], rtol=1e-6)
+    with pytest.raises(ValueError, match="leave-one-out.*target clip"):  # tiny sets have 1 target clip per section
+        score(run, index(data), scorer="knn-zscore")
+
+
+def test_hide_labels_dcase2020_and_a_perfect_submission(tmp_path):
+    from asdlib.data import index
+
+    data, hidden = tmp_path / "d", tmp_path / "students"
+    assert main(["synth", "--layout", "dcase2020", "--scale", "tiny", "--machines", "pump", "--out", str(data),
+                 "--quiet"]) == 0
+    gt_path = sm.hide_labels(data, hidden, ground_truth=tmp_path / "teacher" / "gt.csv")
+    gt = pd.read_csv(gt_path)
+    test = index(hidden).query("split == 'test'")
+    assert test["label"].isna().all() and len(test) == len(gt)
+    assert all(pd.Series(test["path"].map(lambda p: Path(p).name)).str.fullmatch(r"id_\d{2}_\d{8}\.wav"))
+    # a submission that scores every anomaly above every normal clip: AUC 1 per ID, no decision files
+    scores = test.assign(score=test["path"].map(lambda p: Path(p).name).map(
+        dict(zip(gt["file"], (gt["label"] == "anomaly").astype(float)))))
+    files = sm.write_submission(scores, tmp_path / "sub")
+    assert sorted(p.name for p in files) == sorted(f"anomaly_score_pump_{u}.csv" for u in gt["unit"].unique())
+    res = sm.evaluate_submission(tmp_path / "sub", gt_path)
+    assert (res["auc"] == 1.0).all() and res["f1"].isna().all()
+    with pytest.raises(ValueError, match="inside the student folder"):
+        sm.hide_labels(data, tmp_path / "s2", ground_truth=tmp_path / "s2" / "gt.csv")
