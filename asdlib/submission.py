@@ -38,6 +38,19 @@ development set is a ground truth as it is. :func:`hide_labels` writes one for a
 2022 evaluator computes them: per section and domain over that domain's clips (normal and
 anomalous), ``tp / max(tp + fp, eps)``, ``tp / max(tp + fn, eps)`` and
 ``2 P R / max(P + R, eps)``, and harmonic means over sections and domains.
+
+**A small challenge for a course** (a hidden-label test set and its evaluation)::
+
+    # teacher: a labelled synthetic set, then a copy without test labels for the students
+    asd synth --layout dcase2022 --scale book --machines fan,valve --out course/full
+    python -c "from asdlib.submission import hide_labels; print(hide_labels('course/full', 'course/students'))"
+    #   -> course/students_ground_truth.csv (kept by the teacher, not inside course/students)
+    # students: train on the training clips, submit scores and decisions for the test clips
+    asd train --data course/students --machine fan --method contrastive-hf --out runs/fan
+    asd score --run runs/fan --data course/students --format dcase --out team_a
+    #   (once per machine type, into the same folder)
+    # teacher: the official metrics and precision / recall / F1 of each team's folder
+    asd evaluate --submission team_a --ground-truth course/students_ground_truth.csv
 """
 
 from __future__ import annotations

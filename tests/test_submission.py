@@ -326,3 +326,35 @@ def test_hide_labels_dcase2020_and_a_perfect_submission(tmp_path):
     assert (res["auc"] == 1.0).all() and res["f1"].isna().all()
     with pytest.raises(ValueError, match="inside the student folder"):
         sm.hide_labels(data, tmp_path / "s2", ground_truth=tmp_path / "s2" / "gt.csv")
+
+
+def test_ae_run_dcase_submission_against_the_index_as_ground_truth(tmp_path, capsys):
+    data = tmp_path / "d"
+    main(["synth", "--layout", "dcase2022", "--scale", "tiny", "--machines", "valve", "--out", str(data), "--quiet"])
+    run = tmp_path / "ae"
+    assert main(["train", "--data", str(data), "--machine", "valve", "--method", "ae", "--out", str(run),
+                 "--epochs", "1", "--quiet"]) == 0
+    assert main(["score", "--run", str(run), "--data", str(data), "--out", str(tmp_path / "scores.csv")]) == 0
+    assert main(["score", "--run", str(run), "--data", str(data), "--format", "dcase", "--out", str(tmp_path / "sub"),
+                 "--decision-quantile", "0.5"]) == 0
+    assert main(["index", str(data), "--out", str(tmp_path / "index.csv")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--submission", str(tmp_path / "sub"), "--ground-truth", str(tmp_path / "index.csv"),
+                 "--out", str(tmp_path / "res.csv")]) == 0
+    from asdlib.metrics import evaluate
+    from asdlib.train import score
+    from asdlib.data import index
+
+    res = pd.read_csv(tmp_path / "res.csv")
+    ref = evaluate(pd.read_csv(tmp_path / "scores.csv"), method="sub")
+    np.testing.assert_allclose(res["auc"], ref["auc"])
+    # the threshold: the gamma median of the training clips' in-sample reconstruction errors
+    train_scores = score(run, index(data), split="train")["score"]
+    assert len(train_scores) == (index(data).split == "train").sum()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        thr = sm.fit_decision_threshold(train_scores, 0.5)
+    sub = sm.read_submission(tmp_path / "sub")
+    assert (sub["decision"] == (sub["score"] > thr).astype(int)).all()
+    with pytest.raises(ValueError, match="'ae' run, scored by reconstruction error"):
+        score(run, index(data), scorer="knn")
