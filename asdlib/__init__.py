@@ -12,7 +12,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "analysis", "augment", "book", "cli", "data", "dcase", "download", "features", "files", "losses",
-    "methods", "metrics", "models", "pipeline", "plotting", "scoring", "settings", "stats", "synth", "train",
+    "listen", "methods", "metrics", "models", "pipeline", "plotting", "scoring", "settings", "stats", "submission",
+    "synth", "train",
 ]
 
 

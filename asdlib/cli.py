@@ -100,6 +100,20 @@ def cmd_score(a) -> int:
     from .data import index
     from .pipeline import score
 
+    if a.format == "dcase":  # submission files; decision threshold from the training clips' scores only
+        from .submission import fit_decision_threshold, write_submission
+
+        df = index(a.data)
+        s = score(a.run, df, device=a.device)
+        thr = None
+        if (s["layout"] == "dcase2022").all():
+            thr = fit_decision_threshold(score(a.run, df, split="train", device=a.device)["score"],
+                                         a.decision_quantile)
+        files = write_submission(s, a.out, decision_threshold=thr, overwrite=a.force)
+        extra = f"; decision threshold {thr:.6g} (gamma {a.decision_quantile:g} quantile of the training scores)" \
+            if thr is not None else ""
+        print(f"wrote {len(files)} submission file(s) for {len(s)} clips to {a.out}{extra}")
+        return 0
     _refuse_overwrite(Path(a.out), a.force)
     s = score(a.run, index(a.data), device=a.device)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
@@ -113,6 +127,25 @@ def cmd_evaluate(a) -> int:
 
     from .metrics import evaluate
 
+    if a.submission:
+        from .submission import evaluate_submission
+
+        if not a.ground_truth:
+            raise ValueError("--submission needs --ground-truth CSV (columns machine_type, file, unit, domain, label)")
+        res = evaluate_submission(a.submission, a.ground_truth, method=a.method)
+        if a.out:
+            _refuse_overwrite(Path(a.out), a.force)
+            res.to_csv(a.out, index=False)
+        _print_results(res)
+        dec = res[res["f1"].notna()]
+        if len(dec):
+            show = dec[["machine_type", "unit", "domain", "precision", "recall", "f1"]].copy()
+            show[["precision", "recall", "f1"]] = (100 * show[["precision", "recall", "f1"]]).round(2)
+            print("decisions (%):")
+            print(show.to_string(index=False))
+        return 0
+    if a.ground_truth:
+        raise ValueError("--ground-truth goes with --submission DIR")
     scores = pd.read_csv(a.scores)
     res = evaluate(scores, method=a.method)
     if a.out:
@@ -203,13 +236,20 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("score", help="score the test clips of a trained run")
     s.add_argument("--run", required=True)
     s.add_argument("--data", required=True)
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", required=True, help="scores CSV, or with --format dcase a submission folder")
+    s.add_argument("--format", choices=["csv", "dcase"], default="csv",
+                   help="csv: one scores table; dcase: anomaly_score_* / decision_result_* submission files")
+    s.add_argument("--decision-quantile", type=float, default=0.9,
+                   help="--format dcase: threshold = this quantile of a gamma fitted to the training clips' scores")
     s.add_argument("--device")
     s.add_argument("--force", action="store_true")
     s.set_defaults(func=cmd_score)
 
-    s = sub.add_parser("evaluate", help="AUC / pAUC tables from a scores CSV")
-    s.add_argument("--scores", required=True)
+    s = sub.add_parser("evaluate", help="AUC / pAUC tables from a scores CSV or a DCASE submission folder")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--scores", help="scores CSV of asd score")
+    src.add_argument("--submission", help="folder of DCASE submission files (needs --ground-truth)")
+    s.add_argument("--ground-truth", help="CSV: machine_type, file, unit, domain, label (e.g. from hide_labels)")
     s.add_argument("--out")
     s.add_argument("--method", help="method name to put in the table")
     s.add_argument("--force", action="store_true")

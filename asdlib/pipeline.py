@@ -86,19 +86,27 @@ def collect_scores(runs: dict[str, str | Path]) -> pd.DataFrame:
 
 
 def score(run_dir: str | Path, df: pd.DataFrame, split: str = "test", device: str | None = None,
-          progress: bool = False, use_cache: bool = True) -> pd.DataFrame:
+          progress: bool = False, use_cache: bool = True, scorer: str | None = None) -> pd.DataFrame:
     """Anomaly scores (higher = more anomalous) of the ``split`` clips of the run's machine type.
 
     ``ae``: mean squared reconstruction error over a clip's 5-frame vectors (official baseline,
     :func:`asdlib.scoring.reconstruction_scores`). Contrastive methods: the scorer of the config
     (default cosine 1-NN distance, :mod:`asdlib.scoring`) between the clip embedding and the
     training embeddings of the *same* machine ID / section. Training-free references: the same
-    with the clips' log-mel statistics (:func:`asdlib.scoring.clip_statistics`).
+    with the clips' log-mel statistics (:func:`asdlib.scoring.clip_statistics`). The memory's
+    domains (training clips only) go to the scorer, for the domain-shift scorers.
+
+    ``split="train"`` scores the training clips, for a decision threshold: in-sample for ``ae``,
+    leave-one-out from the memory otherwise (:meth:`asdlib.scoring.UnitScorer.train_scores`).
+    ``scorer`` replaces the config's scorer (same trained encoder; e.g. to compare scorers).
     """
     from . import scoring
 
     run = load_run(run_dir)
     cfg: MethodConfig = run["config"]
+    if scorer is not None and cfg.method == "ae":
+        raise ValueError(f"run {run_dir} is an 'ae' run, scored by reconstruction error; scorer={scorer!r} "
+                         "applies to the methods with a memory of training clips")
     test = select(df, run["machine_type"], split)
     if test.empty:
         raise ValueError(f"no {split} clips of machine type {run['machine_type']!r} in the data")
@@ -109,12 +117,25 @@ def score(run_dir: str | Path, df: pd.DataFrame, split: str = "test", device: st
         scores = scoring.reconstruction_scores(ae, feats, cfg.ae_frames, paths=paths)
     else:
         mem = np.load(Path(run_dir) / "memory.npz")
-        scorer = build_scorer(cfg).fit(mem["emb"], list(mem["units"]))
-        if cfg.method in TRAINING_FREE:
-            emb = scoring.clip_statistics(load_features(paths, cfg.frontend, use_cache=use_cache, progress=progress))
+        if scorer is None:
+            fitted = build_scorer(cfg)
         else:
-            emb = embed(run, paths, device=device, progress=progress, use_cache=use_cache)
-        scores = scorer.score(emb, list(test["unit"].astype(str)))
+            fitted = scoring.make_scorer(scorer, **({"k": cfg.k} if scorer.startswith("knn") else {}))
+        fitted.fit(mem["emb"], list(mem["units"]), list(mem["domains"]))
+        if split == "train":  # leave-one-out scores of the memory, matched by <type>/<split>/<name>
+            key = lambda p: "/".join(Path(str(p)).parts[-3:])  # noqa: E731
+            loo = pd.Series(fitted.train_scores(), index=[key(p) for p in mem["paths"]])
+            scores = loo.reindex([key(p) for p in test["path"]]).to_numpy()
+            if np.isnan(scores).any():
+                raise RunConfigError(f"run {run_dir}: training clips of the data are not in the run's memory "
+                                     f"(e.g. {test['path'][np.isnan(scores)].iloc[0]}); train it on this data")
+        else:
+            if cfg.method in TRAINING_FREE:
+                emb = scoring.clip_statistics(load_features(paths, cfg.frontend, use_cache=use_cache,
+                                                            progress=progress))
+            else:
+                emb = embed(run, paths, device=device, progress=progress, use_cache=use_cache)
+            scores = fitted.score(emb, list(test["unit"].astype(str)))
     out = test[["path", "layout", "machine_type", "unit", "domain", "label"]].copy()
     out["score"] = np.asarray(scores, dtype=float)
     return out

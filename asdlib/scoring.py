@@ -7,16 +7,54 @@ A trained encoder maps each clip to one embedding (:func:`clip_embeddings`). A s
 embeddings of that unit and scores a test clip against its own unit's memory only. For 2022 the
 memory holds both domains' training clips (990 source + 10 target), so one score serves both
 domains, as the task requires. Every score follows the DCASE convention: higher = more anomalous.
+
+Scoring under a domain shift (DCASE 2022: 990 source and only 10 target training clips per
+section; explained in chapter 8, ``book/08_dcase2022_results.ipynb``). Three named options of
+:func:`make_scorer`, all in :class:`DomainKNNScorer`; each needs the *training* clips' domains
+(``fit(emb, units, domains)``, from the file names) and never a test clip's domain or label:
+
+* ``"knn-domain"``: separate source and target memories per unit; the score is the smaller of
+  the two k-NN distances, so a test clip is compared with the domain it resembles. This is the
+  ``Knn`` back end of ASDKit (Fujimura et al., *ASDKit: A Toolkit for Comprehensive Evaluation
+  of Anomalous Sound Detection Methods*, arXiv:2507.10264), which keeps one
+  neighbour index per domain (``n_neighbors_so`` / ``n_neighbors_ta``) and takes the minimum of
+  the two mean distances. With ``k = 1`` for both memories this equals 1-NN over the pooled
+  memory (the minimum over all clips); the two differ for ``k > 1``.
+* ``"knn-smote"``: the same, after oversampling each unit's few target clips SMOTE-style
+  (Chawla et al., *SMOTE: Synthetic Minority Over-sampling Technique*, JAIR 16, 2002): new
+  target points are drawn on the segment between a target clip and one of its nearest target
+  neighbours of the same unit, seeded. ASDKit's ``Knn`` back end does the same with
+  imbalanced-learn's ``SMOTE`` (``smote_ratio``, ``smote_neighbors``) before it builds its
+  target memory.
+* ``"knn-zscore"``: per-domain score standardisation: each memory's distances are turned into
+  z-scores with the mean and standard deviation of that domain's *training* clips'
+  leave-one-out distances (a training clip never finds itself), then the smaller z-score is
+  the score. A few sparse target clips give larger raw distances than a dense source memory,
+  so target normals can outscore source anomalies; putting both domains on one scale lets one
+  threshold serve both. This mismatch of score distributions between domains is what
+  Wilkinghoff et al. address with local-density rescaling (*Keeping the Balance: Anomaly Score
+  Calculation for Domain Generalization*, ICASSP 2025, ASDKit's ``KnnRescale``; *Local
+  Density-Based Anomaly Score Normalization for Domain Generalization*, arXiv:2509.10951);
+  ours is the simpler per-domain version, possible because the training clips' domains are
+  known. Wilkinghoff et al., *Handling Domain Shifts for Anomalous Sound
+  Detection: A Review of DCASE-Related Work* (arXiv:2503.10435) review the wider problem.
+
+``k``, ``k_target``, ``smote_ratio`` and ``standardize`` combine freely (e.g.
+``make_scorer("knn-zscore", smote_ratio=1.0)``). Units without target training clips (DCASE
+2020) keep the source memory only.
 """
 
 from __future__ import annotations
 
+import functools
+import zlib
 from typing import Callable, Hashable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.covariance import EmpiricalCovariance, LedoitWolf
+from sklearn.metrics import pairwise_distances
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 
@@ -27,12 +65,15 @@ __all__ = [
     "KNNScorer",
     "MahalanobisScorer",
     "GMMScorer",
+    "DomainKNNScorer",
     "SCORERS",
+    "DOMAIN_SCORERS",
     "make_scorer",
     "clip_embeddings",
 ]
 
 _GLOBAL = "<global>"
+DOMAINS = ("source", "target")
 
 
 def _as_embeddings(emb: object, name: str = "emb") -> np.ndarray:
@@ -58,32 +99,81 @@ def _as_units(units: Sequence[Hashable] | None, n: int, name: str = "units") -> 
     return arr
 
 
+def _as_domains(domains: Sequence[object] | None, n: int) -> np.ndarray | None:
+    """Check that ``domains`` has one ``"source"`` / ``"target"`` entry per training row (or is None)."""
+    if domains is None:
+        return None
+    arr = np.asarray([str(d).strip().lower() if isinstance(d, str) else d for d in domains], dtype=object)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"domains: expected {n} domain names (one per training embedding), got {arr.shape[0]}")
+    bad = [d for d in dict.fromkeys(arr.tolist()) if d not in DOMAINS]
+    if bad:
+        rows = np.flatnonzero(~np.isin(arr, DOMAINS))[:5].tolist()
+        raise ValueError(f"domains: expected 'source' or 'target' for every training clip, got {bad[:5]!r} "
+                         f"in row(s) {rows}")
+    return arr
+
+
 class UnitScorer:
     """Base class: one model per unit, fitted on normal embeddings; subclasses implement
-    ``_fit_one(x) -> model`` and ``_score_one(model, x) -> scores``."""
+    ``_fit_one(x) -> model`` and ``_score_one(model, x) -> scores`` (or ``_fit_unit`` when they
+    use the training clips' domains)."""
 
     min_train: int = 1
 
-    def fit(self, emb: np.ndarray, units: Sequence[Hashable] | None = None) -> "UnitScorer":
+    def fit(self, emb: np.ndarray, units: Sequence[Hashable] | None = None,
+            domains: Sequence[object] | None = None) -> "UnitScorer":
         """Fit one memory / model per unit on normal training embeddings ``[N, D]``.
 
-        ``units=None`` fits one global model for all clips.
+        ``units=None`` fits one global model for all clips. ``domains`` (``"source"`` /
+        ``"target"`` per *training* clip, from its file name) is used by the domain-aware
+        scorers (:class:`DomainKNNScorer`) and checked but ignored by the others. Test clips'
+        domains are never passed: at test time the domain is unknown.
         """
         x = _as_embeddings(emb)
         u = _as_units(units, x.shape[0])
+        d = _as_domains(domains, x.shape[0])
         self.dim_ = x.shape[1]
         self.global_ = u is None
         groups = {_GLOBAL: np.arange(x.shape[0])} if u is None else {
             key: np.flatnonzero(u == key) for key in dict.fromkeys(u.tolist())}
         self.models_: dict[Hashable, object] = {}
+        self.train_groups_ = groups
+        self.train_emb_ = x
+        self.train_domains_ = d
         for key, idx in groups.items():
-            if len(idx) < self.min_train:
-                raise ValueError(
-                    f"{type(self).__name__}: unit {key!r} has {len(idx)} training embedding(s), "
-                    f"needs at least {self.min_train}"
-                )
-            self.models_[key] = self._fit_one(x[idx])
+            self.models_[key] = self._fit_unit(key, x[idx], None if d is None else d[idx])
         return self
+
+    def _fit_unit(self, key: Hashable, x: np.ndarray, domains: np.ndarray | None) -> object:
+        """Fit one unit (default: check ``min_train`` and call ``_fit_one``; domains unused)."""
+        if len(x) < self.min_train:
+            raise ValueError(
+                f"{type(self).__name__}: unit {key!r} has {len(x)} training embedding(s), "
+                f"needs at least {self.min_train}"
+            )
+        return self._fit_one(x)
+
+    def train_scores(self) -> np.ndarray:
+        """Scores ``[N]`` of the training embeddings, in the order given to :meth:`fit`.
+
+        What a decision threshold can be fitted on without looking at test clips. k-NN scorers
+        leave each training clip out of its own memory (otherwise it finds itself at distance
+        0); Mahalanobis and GMM score the training clips in-sample, as the official
+        autoencoder baseline scores its training clips with the trained model.
+        """
+        if not hasattr(self, "models_"):
+            raise RuntimeError(f"{type(self).__name__}: call fit() before train_scores()")
+        out = np.empty(self.train_emb_.shape[0], dtype=np.float64)
+        for key, idx in self.train_groups_.items():
+            d = None if self.train_domains_ is None else self.train_domains_[idx]
+            out[idx] = self._train_scores_unit(key, self.models_[key], self.train_emb_[idx], d)
+        return out
+
+    def _train_scores_unit(self, key: Hashable, model: object, x: np.ndarray,
+                           domains: np.ndarray | None) -> np.ndarray:
+        """In-sample scores of one unit's training embeddings (k-NN scorers override this)."""
+        return self._score_one(model, x)
 
     def score(self, emb: np.ndarray, units: Sequence[Hashable] | None = None) -> np.ndarray:
         """Anomaly scores ``[N]`` (higher = more anomalous), each clip against its own unit.
@@ -116,9 +206,10 @@ class UnitScorer:
         return out
 
     def fit_score(self, train_emb: np.ndarray, train_units: Sequence[Hashable] | None,
-                  test_emb: np.ndarray, test_units: Sequence[Hashable] | None) -> np.ndarray:
-        """``fit`` on the training embeddings, then ``score`` the test embeddings."""
-        return self.fit(train_emb, train_units).score(test_emb, test_units)
+                  test_emb: np.ndarray, test_units: Sequence[Hashable] | None,
+                  train_domains: Sequence[object] | None = None) -> np.ndarray:
+        """``fit`` on the training embeddings (and their domains), then ``score`` the test embeddings."""
+        return self.fit(train_emb, train_units, train_domains).score(test_emb, test_units)
 
     def _fit_one(self, x: np.ndarray) -> object:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -148,6 +239,15 @@ class KNNScorer(UnitScorer):
     def _score_one(self, model: NearestNeighbors, x: np.ndarray) -> np.ndarray:
         """Mean of the k smallest distances."""
         dist, _ = model.kneighbors(x, n_neighbors=self.k)
+        return dist.mean(axis=1)
+
+    def _train_scores_unit(self, key: Hashable, model: NearestNeighbors, x: np.ndarray,
+                           domains: np.ndarray | None) -> np.ndarray:
+        """Leave-one-out: ``kneighbors()`` without a query excludes each point itself."""
+        if len(x) < self.k + 1:
+            raise ValueError(f"KNNScorer: unit {key!r} has {len(x)} training embedding(s); leave-one-out "
+                             f"scores with k={self.k} need at least {self.k + 1}")
+        dist, _ = model.kneighbors(n_neighbors=self.k)
         return dist.mean(axis=1)
 
 
@@ -193,15 +293,185 @@ class GMMScorer(UnitScorer):
         return -model.score_samples(x)
 
 
-SCORERS: dict[str, type[UnitScorer]] = {
+class _DomainMemory:
+    """One unit's memories: real source clips, target clips (real first, then SMOTE points) and,
+    per target point, the two real target clips it was made from (a real clip: itself twice)."""
+
+    def __init__(self, source: np.ndarray | None, target: np.ndarray | None, parents: np.ndarray | None) -> None:
+        self.source = source
+        self.target = target
+        self.parents = parents
+        self.n_target_real = 0 if parents is None else int((parents[:, 0] == parents[:, 1]).sum())
+        self.stats: dict[str, tuple[float, float]] = {}
+
+
+class DomainKNNScorer(UnitScorer):
+    """k-NN against separate source and target memories per unit; the score is the smaller of the two.
+
+    The scorer behind ``"knn-domain"``, ``"knn-smote"`` and ``"knn-zscore"`` (see the module
+    docstring for the published sources). ``fit`` needs the training clips' domains.
+
+    * ``k`` neighbours in the source memory, ``k_target`` (default ``k``) in the target memory;
+      each distance is the mean over those neighbours (``metric`` as :class:`KNNScorer`).
+    * ``smote_ratio > 0``: before the target memory is built, each unit's target clips are
+      oversampled until they number ``round(smote_ratio * n_source)``: a new point is
+      ``x_i + u * (x_j - x_i)`` with ``x_i`` a random target clip of the unit, ``x_j`` one of its
+      ``smote_neighbors`` nearest target clips of the same unit and ``u ~ U(0, 1)``; the
+      generator is seeded with ``seed`` and the unit name, so a fit is reproducible.
+    * ``standardize=True``: each domain's distance becomes ``(d - mean) / std`` with the mean
+      and standard deviation of the leave-one-out distances of that domain's training clips
+      (each real clip against its own memory without itself and without the SMOTE points made
+      from it). When those distances have no spread (e.g. two target clips, whose
+      leave-one-out distances are equal), their mean is the scale.
+
+    A unit without target training clips (DCASE 2020) keeps its source memory only.
+    """
+
+    def __init__(self, k: int = 1, k_target: int | None = None, metric: str = "cosine",
+                 smote_ratio: float = 0.0, smote_neighbors: int = 2, standardize: bool = False,
+                 seed: int = 0) -> None:
+        for name, value in (("k", k), ("k_target", k if k_target is None else k_target),
+                            ("smote_neighbors", smote_neighbors)):
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not (np.isfinite(smote_ratio) and smote_ratio >= 0):
+            raise ValueError(f"smote_ratio must be a finite number >= 0, got {smote_ratio!r}")
+        self.k = int(k)
+        self.k_target = int(k if k_target is None else k_target)
+        self.metric = metric
+        self.smote_ratio = float(smote_ratio)
+        self.smote_neighbors = int(smote_neighbors)
+        self.standardize = bool(standardize)
+        self.seed = int(seed)
+
+    # ------------------------------------------------------------------ fitting
+    def _fit_unit(self, key: Hashable, x: np.ndarray, domains: np.ndarray | None) -> _DomainMemory:
+        if domains is None:
+            raise ValueError(f"{type(self).__name__} needs the training clips' domains: "
+                             "fit(emb, units, domains) with 'source' / 'target' per training clip")
+        xs, xt = x[domains == "source"], x[domains == "target"]
+        name = f"{type(self).__name__}: unit {key!r}"
+        if len(xs) and len(xs) < self.k:
+            raise ValueError(f"{name} has {len(xs)} source training clip(s), needs at least k={self.k}")
+        if len(xt) and len(xt) < self.k_target:
+            raise ValueError(f"{name} has {len(xt)} target training clip(s), needs at least k_target={self.k_target}")
+        parents = np.repeat(np.arange(len(xt))[:, None], 2, axis=1) if len(xt) else None
+        target = xt if len(xt) else None
+        if self.smote_ratio > 0 and len(xt):
+            target, parents = self._oversample(key, name, xt, len(xs))
+        mem = _DomainMemory(xs if len(xs) else None, target, parents)
+        if self.standardize:
+            for dom, n_real, k in (("source", len(xs), self.k), ("target", len(xt), self.k_target)):
+                if n_real == 0:
+                    continue
+                loo = self._loo(mem, dom)
+                if not np.all(np.isfinite(loo)):
+                    raise ValueError(f"{name}: per-domain standardisation needs leave-one-out distances of the "
+                                     f"{dom} training clips, but {n_real} {dom} clip(s) leave fewer than "
+                                     f"k={k} others; needs at least {k + 1}")
+                mean, std = float(loo.mean()), float(loo.std())
+                scale = std if std > 1e-12 * max(1.0, abs(mean)) else (mean if mean > 0 else 1.0)
+                mem.stats[dom] = (mean, scale)
+        return mem
+
+    def _oversample(self, key: Hashable, name: str, xt: np.ndarray, n_source: int) -> tuple[np.ndarray, np.ndarray]:
+        """SMOTE-style interpolation between target clips of one unit (seeded by ``seed`` and the unit)."""
+        if len(xt) < 2:
+            raise ValueError(f"{name} has {len(xt)} target training clip; SMOTE oversampling interpolates "
+                             "between two target clips and needs at least 2 (use smote_ratio=0)")
+        n_new = max(0, int(round(self.smote_ratio * n_source)) - len(xt))
+        real_parents = np.repeat(np.arange(len(xt))[:, None], 2, axis=1)
+        if n_new == 0:
+            return xt, real_parents
+        m = min(self.smote_neighbors, len(xt) - 1)
+        dist = pairwise_distances(xt, metric=self.metric)
+        np.fill_diagonal(dist, np.inf)
+        neighbours = np.argsort(dist, axis=1, kind="stable")[:, :m]
+        rng = np.random.default_rng([self.seed, zlib.crc32(str(key).encode())])
+        i = rng.integers(len(xt), size=n_new)
+        j = neighbours[i, rng.integers(m, size=n_new)]
+        u = rng.random(n_new)[:, None]
+        synth = xt[i] + u * (xt[j] - xt[i])
+        return np.vstack([xt, synth]), np.vstack([real_parents, np.stack([i, j], axis=1)])
+
+    # ------------------------------------------------------------------ distances
+    @staticmethod
+    def _kmean(dist: np.ndarray, k: int) -> np.ndarray:
+        """Mean of the k smallest entries per row; inf where fewer than k are finite."""
+        if dist.shape[1] < k:
+            return np.full(dist.shape[0], np.inf)
+        part = np.partition(dist, k - 1, axis=1)[:, :k]
+        return part.mean(axis=1)
+
+    def _dist(self, mem: _DomainMemory, dom: str, x: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
+        """Raw k-NN distance of ``x`` to one memory (inf without that memory); ``exclude`` masks memory points."""
+        bank = mem.source if dom == "source" else mem.target
+        if bank is None:
+            return np.full(len(x), np.inf)
+        dist = np.maximum(pairwise_distances(x, bank, metric=self.metric), 0.0)
+        if exclude is not None:
+            dist[exclude] = np.inf
+        return self._kmean(dist, self.k if dom == "source" else self.k_target)
+
+    def _loo(self, mem: _DomainMemory, dom: str) -> np.ndarray:
+        """Leave-one-out distances of one domain's real training clips to their own memory."""
+        if dom == "source":
+            x = mem.source
+            exclude = np.eye(len(x), dtype=bool)
+        else:
+            x = mem.target[: mem.n_target_real]
+            real = np.arange(mem.n_target_real)[:, None]
+            exclude = (mem.parents[:, 0][None, :] == real) | (mem.parents[:, 1][None, :] == real)
+        return self._dist(mem, dom, x, exclude)
+
+    def _combine(self, mem: _DomainMemory, d_source: np.ndarray, d_target: np.ndarray) -> np.ndarray:
+        """Standardise each domain's distance (when enabled) and take the smaller."""
+        parts = []
+        for dom, d in (("source", d_source), ("target", d_target)):
+            if self.standardize and dom in mem.stats:
+                mean, scale = mem.stats[dom]
+                d = (d - mean) / scale
+            parts.append(d)
+        return np.minimum(parts[0], parts[1])
+
+    def _score_one(self, model: _DomainMemory, x: np.ndarray) -> np.ndarray:
+        return self._combine(model, self._dist(model, "source", x), self._dist(model, "target", x))
+
+    def _train_scores_unit(self, key: Hashable, model: _DomainMemory, x: np.ndarray,
+                           domains: np.ndarray | None) -> np.ndarray:
+        """Each training clip scored like a test clip, but left out of its own domain's memory."""
+        out = np.empty(len(x))
+        is_src = domains == "source"
+        if is_src.any():
+            out[is_src] = self._combine(model, self._loo(model, "source"), self._dist(model, "target", x[is_src]))
+        if (~is_src).any():
+            out[~is_src] = self._combine(model, self._dist(model, "source", x[~is_src]), self._loo(model, "target"))
+        if not np.all(np.isfinite(out)):
+            raise ValueError(f"{type(self).__name__}: unit {key!r} has too few training clips for leave-one-out "
+                             f"scores (k={self.k}, k_target={self.k_target})")
+        return out
+
+
+SCORERS: dict[str, Callable[..., UnitScorer]] = {
     "knn": KNNScorer,
     "mahalanobis": MahalanobisScorer,
     "gmm": GMMScorer,
+    "knn-domain": DomainKNNScorer,
+    "knn-smote": functools.partial(DomainKNNScorer, smote_ratio=1.0),
+    "knn-zscore": functools.partial(DomainKNNScorer, standardize=True),
 }
+#: scorers whose ``fit`` needs the training clips' domains
+DOMAIN_SCORERS: tuple[str, ...] = ("knn-domain", "knn-smote", "knn-zscore")
 
 
 def make_scorer(name: str, **kw: object) -> UnitScorer:
-    """A scorer by name: ``"knn"``, ``"mahalanobis"`` or ``"gmm"``; ``kw`` go to its constructor."""
+    """A scorer by name; ``kw`` go to its constructor (and override a named option's settings).
+
+    ``"knn"``, ``"mahalanobis"``, ``"gmm"``: one memory per unit. ``"knn-domain"``,
+    ``"knn-smote"`` (``smote_ratio=1.0``: target clips oversampled to as many as the source
+    clips) and ``"knn-zscore"`` (``standardize=True``): :class:`DomainKNNScorer`, whose ``fit``
+    needs the training clips' domains.
+    """
     key = str(name).lower()
     if key not in SCORERS:
         raise ValueError(f"unknown scorer {name!r}; choices: {sorted(SCORERS)}")

@@ -115,8 +115,132 @@ def test_make_scorer():
     assert isinstance(sc, scoring.KNNScorer) and sc.k == 3 and sc.metric == "euclidean"
     assert isinstance(scoring.make_scorer("Mahalanobis"), scoring.MahalanobisScorer)
     assert isinstance(scoring.make_scorer("gmm", n_components=1), scoring.GMMScorer)
-    with pytest.raises(ValueError, match=r"unknown scorer 'lof'.*\['gmm', 'knn', 'mahalanobis'\]"):
+    with pytest.raises(ValueError, match=r"unknown scorer 'lof'.*\['gmm', 'knn', 'knn-domain', 'knn-smote', "
+                                         r"'knn-zscore', 'mahalanobis'\]"):
         scoring.make_scorer("lof")
+    dom = scoring.make_scorer("knn-domain", k=2)
+    assert isinstance(dom, scoring.DomainKNNScorer) and (dom.k, dom.k_target) == (2, 2)
+    assert not dom.standardize and dom.smote_ratio == 0
+    assert scoring.make_scorer("knn-smote").smote_ratio == 1.0
+    assert scoring.make_scorer("knn-smote", smote_ratio=0.5).smote_ratio == 0.5
+    z = scoring.make_scorer("knn-zscore", k_target=1, k=3)
+    assert z.standardize and (z.k, z.k_target) == (3, 1)
+    assert set(scoring.DOMAIN_SCORERS) <= set(scoring.SCORERS)
+
+
+# ------------------------------------------------------------- domain shift (chapter 8)
+def test_fit_accepts_training_domains_and_old_calls_still_work():
+    train = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    test = np.array([[3.0, 4.0]])
+    old = scoring.KNNScorer(k=1).fit(train, ["id_00"] * 3).score(test, ["id_00"])
+    new = scoring.KNNScorer(k=1).fit(train, ["id_00"] * 3, ["source", "target", "source"]).score(test, ["id_00"])
+    assert new == pytest.approx(old)
+    with pytest.raises(ValueError, match="domains: expected 3"):
+        scoring.KNNScorer().fit(train, None, ["source"])
+    with pytest.raises(ValueError, match=r"domains: expected 'source' or 'target'.*'sorce'.*row\(s\) \[1\]"):
+        scoring.KNNScorer().fit(train, None, ["source", "sorce", "target"])
+    with pytest.raises(ValueError, match=r"needs the training clips' domains: fit\(emb, units, domains\)"):
+        scoring.make_scorer("knn-domain").fit(train, ["id_00"] * 3)
+
+
+# source memory: 3 clips near the x axis; target memory: 2 clips near the y axis (cosine distances)
+_SRC = np.array([[1.0, 0.0], [1.0, 0.1], [1.0, -0.1]])
+_TGT = np.array([[0.1, 1.0], [-0.1, 1.0]])
+_EMB = np.vstack([_SRC, _TGT])
+_DOM = ["source"] * 3 + ["target"] * 2
+
+
+def test_separate_memories_target_normal_gets_a_low_score():
+    point = np.array([[0.0, 1.0]])  # a target-domain normal clip, between the two target memories
+    cos_t = 1.0 / np.hypot(0.1, 1.0)  # cos to [+-0.1, 1]
+    sc = scoring.make_scorer("knn-domain", k=3, k_target=2).fit(_EMB, ["section_00"] * 5, _DOM)
+    assert sc.score(point, ["section_00"]) == pytest.approx([1 - cos_t])  # mean of the 2 target distances
+    # a source-only memory (what a scorer that ignores the 2 target clips sees): far away
+    src_only = scoring.KNNScorer(k=3).fit(_SRC).score(point)
+    assert src_only[0] > 0.9 and src_only[0] == pytest.approx(np.mean([1.0, 1 - 0.1 / np.hypot(1, 0.1),
+                                                                       1 + 0.1 / np.hypot(1, 0.1)]))
+    # a pooled 3-NN memory mixes one source clip into the mean
+    pooled = scoring.KNNScorer(k=3).fit(_EMB).score(point)[0]
+    assert pooled == pytest.approx((2 * (1 - cos_t) + 1 - 0.1 / np.hypot(1, 0.1)) / 3)
+    # a source-domain normal clip is scored against the source memory: the smaller distance wins
+    assert sc.score([[1.0, 0.0]], ["section_00"])[0] == pytest.approx((0 + 2 * (1 - 1 / np.hypot(1, 0.1))) / 3)
+
+
+def test_domain_scorer_without_target_clips_is_plain_knn():
+    rng = np.random.default_rng(1)
+    train, test = rng.normal(size=(20, 4)), rng.normal(size=(7, 4))
+    units = ["id_00"] * 10 + ["id_02"] * 10
+    test_units = ["id_00"] * 4 + ["id_02"] * 3
+    plain = scoring.KNNScorer(k=2).fit(train, units).score(test, test_units)
+    dom = scoring.make_scorer("knn-domain", k=2).fit(train, units, ["source"] * 20).score(test, test_units)
+    np.testing.assert_allclose(dom, plain, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(scoring.make_scorer("knn-domain", k=2).fit(train, units, ["source"] * 20).train_scores(),
+                               scoring.KNNScorer(k=2).fit(train, units).train_scores(), rtol=1e-12, atol=1e-12)
+
+
+def test_per_domain_standardisation_hand_computed():
+    # euclidean on a line: source at 0, 1, 3 -> leave-one-out 1-NN distances 1, 1, 2 (mean 4/3, std sqrt(2)/3)
+    # target at 100, 104, 110 -> 4, 4, 6 (mean 14/3, std 2 sqrt(2)/3)
+    line = lambda *xs: np.array([[x, 0.0] for x in xs])  # noqa: E731
+    emb = np.vstack([line(0, 1, 3), line(100, 104, 110)])
+    dom = ["source"] * 3 + ["target"] * 3
+    test = line(107, 5)  # a target clip 3 from its memory, a source clip 2 from its memory
+    raw = scoring.make_scorer("knn-domain", metric="euclidean").fit(emb, None, dom)
+    assert raw.score(test) == pytest.approx([3.0, 2.0])  # raw: the target normal looks MORE anomalous
+    z = scoring.make_scorer("knn-zscore", metric="euclidean").fit(emb, None, dom)
+    s_src, s_tgt = np.sqrt(2) / 3, 2 * np.sqrt(2) / 3
+    assert z.score(test) == pytest.approx([(3 - 14 / 3) / s_tgt, (2 - 4 / 3) / s_src])
+    # training clips: leave-one-out, each against its own domain's statistics
+    assert z.train_scores() == pytest.approx([(1 - 4 / 3) / s_src] * 2 + [(2 - 4 / 3) / s_src]
+                                             + [(4 - 14 / 3) / s_tgt] * 2 + [(6 - 14 / 3) / s_tgt])
+    # a domain whose leave-one-out distances have no spread is scaled by their mean
+    two = scoring.make_scorer("knn-zscore", metric="euclidean").fit(
+        np.vstack([line(0, 1, 3), line(100, 104)]), None, ["source"] * 3 + ["target"] * 2)
+    assert two.score(line(106))[0] == pytest.approx((2 - 4) / 4)
+    with pytest.raises(ValueError, match=r"unit '<global>'.*leave-one-out.*1 target clip.*at least 2"):
+        scoring.make_scorer("knn-zscore", metric="euclidean").fit(
+            np.vstack([line(0, 1, 3), line(100)]), None, ["source"] * 3 + ["target"])
+
+
+def test_smote_oversamples_target_clips_of_the_same_unit_only():
+    # unit a: target clips at (0, 10) and (2, 10); unit b: target clips at (50, -5) and (50, -9)
+    src_a = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [3.0, 0.0]])
+    emb = np.vstack([src_a, [[0.0, 10.0], [2.0, 10.0]], src_a + 40, [[50.0, -5.0], [50.0, -9.0]]])
+    units = ["a"] * 6 + ["b"] * 6
+    dom = (["source"] * 4 + ["target"] * 2) * 2
+    sc = scoring.make_scorer("knn-smote", metric="euclidean", smote_ratio=2.0, seed=3).fit(emb, units, dom)
+    for unit, lo, hi, fixed, axis in (("a", 0.0, 2.0, 10.0, 0), ("b", -9.0, -5.0, 50.0, 1)):
+        mem = sc.models_[unit]
+        assert mem.target.shape == (8, 2)  # round(2.0 * 4 source clips) = 8 target points
+        synth = mem.target[2:]
+        assert np.all(synth[:, 1 - axis] == fixed)  # on the segment between the unit's two target clips
+        assert np.all((synth[:, axis] >= lo) & (synth[:, axis] <= hi))
+        assert np.ptp(synth[:, axis]) > 0  # really interpolated, not copies
+    # the point midway between unit a's target clips is 1 from either real clip; SMOTE points are nearer
+    plain = scoring.make_scorer("knn-domain", metric="euclidean").fit(emb, units, dom)
+    assert plain.score([[1.0, 10.0]], ["a"])[0] == pytest.approx(1.0)
+    assert sc.score([[1.0, 10.0]], ["a"])[0] < 1.0
+    # seeded: the same fit gives the same memory; another seed another one
+    again = scoring.make_scorer("knn-smote", metric="euclidean", smote_ratio=2.0, seed=3).fit(emb, units, dom)
+    other = scoring.make_scorer("knn-smote", metric="euclidean", smote_ratio=2.0, seed=4).fit(emb, units, dom)
+    assert np.array_equal(again.models_["a"].target, sc.models_["a"].target)
+    assert not np.array_equal(other.models_["a"].target, sc.models_["a"].target)
+    # leave-one-out for a target clip drops the SMOTE points made from it: only the other real clip is left
+    assert sc.train_scores()[4:6] == pytest.approx([2.0, 2.0])
+    with pytest.raises(ValueError, match=r"unit 'a' has 1 target training clip; SMOTE.*at least 2"):
+        scoring.make_scorer("knn-smote").fit(emb[:5], ["a"] * 5, dom[:5])
+
+
+def test_knn_train_scores_leave_one_out():
+    sc = scoring.KNNScorer(k=1, metric="euclidean").fit([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0], [3.0, 0.0]])
+    assert sc.train_scores() == pytest.approx([1.0, 1.0, 0.0, 0.0])  # duplicates find each other, not themselves
+    with pytest.raises(ValueError, match=r"unit 'id_00'.*leave-one-out.*at least 2"):
+        scoring.KNNScorer(k=1).fit([[1.0, 0.0], [0.0, 1.0]], ["id_00", "id_02"]).train_scores()
+    # Mahalanobis: in-sample (corners of a square: every corner at distance sqrt(2))
+    m = scoring.MahalanobisScorer(shrinkage=False).fit([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
+    assert m.train_scores() == pytest.approx([np.sqrt(2)] * 4)
+    with pytest.raises(RuntimeError, match="fit"):
+        scoring.KNNScorer().train_scores()
 
 
 # -------------------------------------------------------------------------- clip embeddings
