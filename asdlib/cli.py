@@ -95,11 +95,9 @@ def cmd_score(a) -> int:
 
 
 def cmd_evaluate(a) -> int:
-    import pandas as pd
+    from .metrics import evaluate, read_scores
 
-    from .metrics import evaluate
-
-    scores = pd.read_csv(a.scores)
+    scores = read_scores(a.scores)
     res = evaluate(scores, method=a.method)
     if a.out:
         _refuse_overwrite(Path(a.out), a.force)
