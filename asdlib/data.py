@@ -365,24 +365,25 @@ def index(root: str | os.PathLike[str], on_unknown: str = "error") -> pd.DataFra
     rows: list[dict[str, Any]] = []
     bad: list[str] = []
     broken: list[str] = []
-    metadata: list[Path] = [root / d for d in _MACOS_DIRS if (root / d).is_dir()]
+    apple_double: list[Path] = []
+    macosx = [root / d for d in _MACOS_DIRS if (root / d).is_dir()]
     for type_dir in type_dirs:
         csv_attrs = _attribute_tables(type_dir)
         layouts: set[str] = set()
         for split in SPLITS:
             split_dir = type_dir / split
             if not split_dir.is_dir():
-                if split_dir.is_symlink():
+                if split_dir.is_symlink() and not split_dir.exists():
                     broken.append(_broken_link(split_dir))
                 continue
             for f in sorted(split_dir.iterdir()):
                 if f.suffix.lower() != ".wav":
                     continue  # other files (notes, .DS_Store, csv) are not data
                 if _is_appledouble(f):
-                    metadata.append(f)
+                    apple_double.append(f)
                     continue
                 if not f.is_file():
-                    if f.is_symlink():
+                    if f.is_symlink() and not f.exists():
                         broken.append(_broken_link(f))
                     continue
                 try:
@@ -402,11 +403,17 @@ def index(root: str | os.PathLike[str], on_unknown: str = "error") -> pd.DataFra
                 "(section_XX) file names; keep each data set under its own root"
             )
 
-    if metadata:
+    if apple_double or macosx:
+        what = []
+        if apple_double:
+            what.append(f"{len(apple_double)} AppleDouble file(s) '._*.wav' (Finder metadata, not audio), "
+                        f"e.g. {apple_double[0]}")
+        if macosx:
+            what.append(f"the folder(s) {', '.join(str(d) for d in macosx)} (archive metadata)")
+        delete = [f"find {root} -name '._*' -delete"] + [f"rm -r {d}" for d in macosx]
         warnings.warn(
-            f"index: skipped {len(metadata)} macOS metadata file(s) under {root} (AppleDouble "
-            f"'._*.wav' files and __MACOSX folders hold Finder metadata, not audio), e.g. "
-            f"{metadata[0]}; to delete them: find {root} -name '._*' -delete",
+            f"index: skipped macOS metadata under {root}: {' and '.join(what)}; "
+            f"to delete it: {'; '.join(delete)}",
             UserWarning,
             stacklevel=2,
         )
@@ -519,7 +526,7 @@ def load_audio(
         wave = data[:, channel]
     else:
         raise ValueError(f"load_audio: channel must be 'mean' or an int, got {channel!r}")
-    peak = float(np.max(np.abs(wave)))  # one pass: NaN / inf propagate into the peak
+    peak = float(np.maximum(wave.max(), -wave.min()))  # NaN and inf propagate; no temporary array
     if not np.isfinite(peak):
         raise AudioError(f"{p}: the audio holds non-finite samples (NaN or inf)")
     if peak == 0.0:

@@ -252,7 +252,8 @@ CASES: list[Case] = [
          UserWarning, r"normal_id_00_00000099\.wav: broken symbolic link.*1 row\(s\) skipped",
          check=rows(24)),
     Case("index/macos-metadata-skipped", macos_metadata, index, UserWarning,
-         r"skipped 3 macOS metadata file\(s\) under .*AppleDouble",
+         r"skipped macOS metadata under .*: 2 AppleDouble file\(s\) '\._\*\.wav' \(Finder metadata, not "
+         r"audio\), e\.g\. .*/fan/train/\._normal_id_00_00000000\.wav and the folder\(s\) .*/__MACOSX",
          check=rows(24)),
     Case("index/unknown-file-name", unknown_name, index, DatasetLayoutError,
          r"recording 1\.wav: file name .* matches no DCASE naming scheme.*"
