@@ -448,7 +448,8 @@ def _broken_link(link: Path) -> str:
     """Describe a symbolic link whose target is missing (or a loop)."""
     target = os.readlink(link)
     resolved = os.path.normpath(os.path.join(link.parent, target))
-    return f"{link}: broken symbolic link to {target} ({resolved} does not exist)"
+    where = "" if resolved == target else f" ({resolved})"
+    return f"{link}: broken symbolic link to {target}{where}, which does not exist"
 
 
 def index_to_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:

@@ -402,10 +402,10 @@ def evaluate(scores: pd.DataFrame, method: str | None = None) -> pd.DataFrame:
     return out.astype({"n_normal": "int64", "n_anomaly": "int64"})
 
 
-def _lines(mask: np.ndarray | pd.Series, df: pd.DataFrame, n: int = 5) -> str:
+def _lines(mask: np.ndarray | pd.Series, df: pd.DataFrame, n: int = 5, paths: bool = True) -> str:
     """CSV line numbers (header = line 1) and paths of the first ``n`` rows where ``mask`` holds."""
     idx = np.flatnonzero(np.asarray(mask))
-    shown = ", ".join(f"line {i + 2} ({df['path'].iloc[i]!r})" for i in idx[:n])
+    shown = ", ".join(f"line {i + 2}" + (f" ({df['path'].iloc[i]!r})" if paths else "") for i in idx[:n])
     return shown + (f" and {len(idx) - n} more" if len(idx) > n else "")
 
 
@@ -442,12 +442,12 @@ def read_scores(path: str | Path) -> pd.DataFrame:
         raise ValueError(f"{path}: no rows (only a header); {expected}")
     no_path = df["path"].isna() | (df["path"].astype(str).str.strip() == "")
     if no_path.any():
-        raise ValueError(f"{path}: {int(no_path.sum())} row(s) without a path, at {_lines(no_path, df)}")
+        raise ValueError(f"{path}: {int(no_path.sum())} row(s) without a path, at {_lines(no_path, df, paths=False)}")
     df["path"] = df["path"].astype(str)
     s = pd.to_numeric(df["score"], errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(s)
     if bad.any():
-        values = _examples(df.loc[bad, "score"].astype(str))
+        values = _examples("(empty)" if pd.isna(v) else str(v) for v in df.loc[bad, "score"])
         raise ValueError(
             f"{path}: {int(bad.sum())} non-numeric, missing or non-finite score(s) (values {values}), "
             f"at {_lines(bad, df)}; every score must be a finite number"

@@ -310,7 +310,7 @@ def test_index_reports_broken_symlinks_and_skips_macos_metadata(tmp_path):
     with pytest.raises(DatasetLayoutError) as err:
         index(tmp_path)
     target = tmp_path / "fan" / "test" / "gone.wav"
-    assert f"normal_id_00_00000002.wav: broken symbolic link to ../test/gone.wav ({target} does not exist)" in str(err.value)
+    assert f"normal_id_00_00000002.wav: broken symbolic link to ../test/gone.wav ({target}), which does not exist" in str(err.value)
 
 
 # --------------------------------------------------------------------------- file_digest
