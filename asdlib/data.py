@@ -88,7 +88,7 @@ class AudioWarning(UserWarning):
 
 _DIGEST_MEMO: dict[tuple, str] = {}
 _DIGEST_LOCK = threading.Lock()
-_DIGEST_MEMO_MAX = 500_000
+_DIGEST_MEMO_MAX = 100_000  # about 50 MB at most
 #: Files whose mtime or ctime is less than this many ns before the hash started are re-read on
 #: every call (file time stamps are coarse: a rewrite within the same tick keeps its ctime).
 _RACY_NS = 2_000_000_000
