@@ -131,6 +131,19 @@ def noise(seconds: float = 1.0, seed: int = 0, scale: float = 0.1) -> np.ndarray
     return (scale * np.random.default_rng(seed).standard_normal(int(seconds * SR))).astype(np.float32)
 
 
+def file_bytes(name: str, blob: bytes) -> Callable[[Env], Path]:
+    def make(env: Env) -> Path:
+        (env.tmp / name).write_bytes(blob)
+        return env.tmp / name
+    return make
+
+
+def truncated_wav(env: Env) -> Path:
+    """The first half of a 1 s WAV (its header still declares the full length)."""
+    blob = wav(env.tmp / "full.wav", noise(1.0)).read_bytes()
+    return file_bytes("cut.wav", blob[: len(blob) // 2])(env)
+
+
 def rows(n: int) -> Callable[[pd.DataFrame, Any], None]:
     """A check: the index has ``n`` rows."""
     def check(df: pd.DataFrame, _made: Any) -> None:
@@ -209,11 +222,7 @@ GOOD_SCORES = pd.DataFrame({
 
 
 def scores_file(text: str | bytes, name: str = "scores.csv") -> Callable[[Env], Path]:
-    def make(env: Env) -> Path:
-        p = env.tmp / name
-        p.write_bytes(text if isinstance(text, bytes) else text.encode())
-        return p
-    return make
+    return file_bytes(name, text if isinstance(text, bytes) else text.encode())
 
 
 def scores_edit(edit: Callable[[pd.DataFrame], pd.DataFrame], name: str = "scores.csv") -> Callable[[Env], Path]:
@@ -269,11 +278,9 @@ CASES: list[Case] = [
          load_audio, AudioWarning, r"loud\.wav: float samples reach 1\.5, beyond the \[-1, 1\] range"),
     Case("audio/missing-file", lambda env: env.tmp / "missing.wav", load_audio, AudioError,
          r"missing\.wav: no such audio file"),  # handled before issue 12
-    Case("audio/empty-file", lambda env: (env.tmp / "empty.wav").write_bytes(b"") or env.tmp / "empty.wav",
+    Case("audio/empty-file", file_bytes("empty.wav", b""),
          load_audio, AudioError, r"empty\.wav: empty file \(0 bytes\)"),  # handled before issue 12
-    Case("audio/truncated-wav",
-         lambda env: (env.tmp / "cut.wav").write_bytes(wav(env.tmp / "full.wav", noise(1.0)).read_bytes()[:16000])
-         and env.tmp / "cut.wav",
+    Case("audio/truncated-wav", truncated_wav,
          load_audio, AudioError, r"cut\.wav: truncated WAV"),  # handled before issue 12
     Case("audio/nan-samples", lambda env: wav(env.tmp / "nan.wav", np.r_[np.zeros(10), np.nan], "FLOAT"),
          load_audio, AudioError, r"nan\.wav: the audio holds non-finite samples"),  # handled before issue 12
