@@ -123,9 +123,7 @@ def cmd_score(a) -> int:
 
 
 def cmd_evaluate(a) -> int:
-    import pandas as pd
-
-    from .metrics import evaluate
+    from .metrics import evaluate, read_scores
 
     if a.submission:
         from .submission import evaluate_submission
@@ -146,7 +144,7 @@ def cmd_evaluate(a) -> int:
         return 0
     if a.ground_truth:
         raise ValueError("--ground-truth goes with --submission DIR")
-    scores = pd.read_csv(a.scores)
+    scores = read_scores(a.scores)
     res = evaluate(scores, method=a.method)
     if a.out:
         _refuse_overwrite(Path(a.out), a.force)

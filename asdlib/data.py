@@ -15,9 +15,12 @@ The index is a :class:`pandas.DataFrame` with one row per audio file and the col
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import threading
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,14 +37,16 @@ __all__ = [
     "FilenameError",
     "DatasetLayoutError",
     "AudioError",
+    "AudioWarning",
+    "file_digest",
     "parse_filename",
     "parse_attributes",
     "index",
     "index_to_csv",
     "read_index",
     "load_audio",
+    "check_training_clips",
     "SegmentDataset",
-    "ClipDataset",
     "sliding_windows",
     "unit_labels",
 ]
@@ -72,6 +77,55 @@ class DatasetLayoutError(ValueError):
 
 class AudioError(ValueError):
     """An audio file that cannot be used (missing, empty, truncated, corrupt, non-finite)."""
+
+
+class AudioWarning(UserWarning):
+    """An audio file that loads but looks wrong (silent, float samples beyond [-1, 1])."""
+
+
+# --------------------------------------------------------------------------- file contents
+
+_DIGEST_MEMO: dict[tuple, str] = {}
+_DIGEST_LOCK = threading.Lock()
+_DIGEST_MEMO_MAX = 100_000  # about 50 MB at most
+#: Files whose mtime or ctime is less than this many ns before the hash started are re-read on
+#: every call (file time stamps are coarse: a rewrite within the same tick keeps its ctime).
+_RACY_NS = 2_000_000_000
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """SHA-1 of the file's bytes as 40 hex characters, read in 1 MiB blocks.
+
+    The digest depends on the content only: a file rewritten with the same size and its
+    modification time restored (``touch -r``, ``rsync -t``) gets a new digest, a copy or a
+    renamed file keeps it. The feature cache and the run fingerprints key on it.
+
+    Within one process the digest of an unchanged file is remembered, keyed on its path,
+    device, inode, size, ``mtime_ns`` and ``ctime_ns``; every write sets ``ctime`` to the
+    current time and no user tool can set it back, so a rewrite is still noticed. Files
+    changed less than 2 s before hashing are not remembered (git's "racy clean" rule).
+    Raises ``FileNotFoundError`` / ``OSError`` when the file cannot be read.
+    """
+    p = Path(path)
+    st = os.stat(p)
+    key = (os.path.abspath(p), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    known = _DIGEST_MEMO.get(key)
+    if known is not None:
+        return known
+    started = time.time_ns()
+    h = hashlib.sha1()
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    with open(p, "rb") as fh:
+        while n := fh.readinto(buf):
+            h.update(view[:n])
+    digest = h.hexdigest()
+    if started - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS:
+        with _DIGEST_LOCK:
+            if len(_DIGEST_MEMO) >= _DIGEST_MEMO_MAX:
+                _DIGEST_MEMO.clear()
+            _DIGEST_MEMO[key] = digest
+    return digest
 
 
 # --------------------------------------------------------------------------- file names
@@ -168,12 +222,21 @@ def parse_filename(path: str | os.PathLike[str]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- index
 
 
-def _is_wav(p: Path) -> bool:
-    return p.is_file() and p.suffix.lower() == ".wav"
+#: Folders that macOS archivers and Finder leave next to data (metadata, never audio).
+_MACOS_DIRS = ("__MACOSX",)
+_UNKNOWN_ADVICE = "to skip them: `--skip-unknown` on the command line, on_unknown='warn' in Python"
+
+
+def _is_appledouble(p: Path) -> bool:
+    """A macOS AppleDouble file (``._name``): Finder metadata of ``name``, not audio."""
+    return p.name.startswith("._")
 
 
 def _visible_dirs(folder: Path) -> list[Path]:
-    return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    return sorted(
+        d for d in folder.iterdir()
+        if d.is_dir() and not d.name.startswith(".") and d.name not in _MACOS_DIRS
+    )
 
 
 def _has_split(folder: Path) -> bool:
@@ -282,8 +345,11 @@ def index(root: str | os.PathLike[str], on_unknown: str = "error") -> pd.DataFra
     Columns: :data:`INDEX_COLUMNS`; ``path`` is absolute; rows are sorted by path. Any folder
     name is accepted as a machine type; non-wav files are ignored. ``attributes_XX.csv``
     tables next to ``train/``/``test/`` (DCASE 2022) fill / override the attributes parsed
-    from the names. File names that match no scheme raise one :class:`DatasetLayoutError`
-    listing them (``on_unknown="error"``) or are skipped with a warning (``"warn"``).
+    from the names. File names that match no scheme and broken symbolic links raise one
+    :class:`DatasetLayoutError` listing them (``on_unknown="error"``; ``asd index/train/run``
+    without ``--skip-unknown``) or are skipped with a warning (``"warn"``). macOS metadata
+    (AppleDouble ``._*.wav`` files, ``__MACOSX`` folders) is always skipped, with one warning
+    that counts it.
     """
     if on_unknown not in ("error", "warn"):
         raise ValueError(f"on_unknown must be 'error' or 'warn', got {on_unknown!r}")
@@ -292,15 +358,27 @@ def index(root: str | os.PathLike[str], on_unknown: str = "error") -> pd.DataFra
 
     rows: list[dict[str, Any]] = []
     bad: list[str] = []
+    broken: list[str] = []
+    apple_double: list[Path] = []
+    macosx = [root / d for d in _MACOS_DIRS if (root / d).is_dir()]
     for type_dir in type_dirs:
         csv_attrs = _attribute_tables(type_dir)
         layouts: set[str] = set()
         for split in SPLITS:
             split_dir = type_dir / split
             if not split_dir.is_dir():
+                if split_dir.is_symlink() and not split_dir.exists():
+                    broken.append(_broken_link(split_dir))
                 continue
             for f in sorted(split_dir.iterdir()):
-                if not _is_wav(f):
+                if f.suffix.lower() != ".wav":
+                    continue  # other files (notes, .DS_Store, csv) are not data
+                if _is_appledouble(f):
+                    apple_double.append(f)
+                    continue
+                if not f.is_file():
+                    if f.is_symlink() and not f.exists():
+                        broken.append(_broken_link(f))
                     continue
                 try:
                     fields = parse_filename(f)
@@ -319,13 +397,32 @@ def index(root: str | os.PathLike[str], on_unknown: str = "error") -> pd.DataFra
                 "(section_XX) file names; keep each data set under its own root"
             )
 
+    if apple_double or macosx:
+        what = []
+        if apple_double:
+            what.append(f"{len(apple_double)} AppleDouble file(s) '._*.wav' (Finder metadata, not audio), "
+                        f"e.g. {apple_double[0]}")
+        if macosx:
+            what.append(f"the folder(s) {', '.join(str(d) for d in macosx)} (archive metadata)")
+        delete = [f"find {root} -name '._*' -delete"] + [f"rm -r {d}" for d in macosx]
+        warnings.warn(
+            f"index: skipped macOS metadata under {root}: {' and '.join(what)}; "
+            f"to delete it: {'; '.join(delete)}",
+            UserWarning,
+            stacklevel=2,
+        )
+    problems = []
     if bad:
-        listed = "\n  ".join(bad[:_MAX_LISTED])
-        more = f"\n  ... and {len(bad) - _MAX_LISTED} more" if len(bad) > _MAX_LISTED else ""
-        msg = f"{len(bad)} file name(s) under {root} match no DCASE scheme:\n  {listed}{more}"
+        problems.append(f"{len(bad)} file name(s) under {root} match no DCASE scheme:\n  {_listed(bad)}")
+    if broken:
+        problems.append(
+            f"{len(broken)} symbolic link(s) under {root} point to nothing:\n  {_listed(broken)}"
+        )
+    if problems:
+        msg = "\n".join(problems)
         if on_unknown == "error":
-            raise DatasetLayoutError(msg + "\n(pass on_unknown='warn' to skip them)")
-        warnings.warn(msg + f"\n{len(bad)} row(s) skipped", stacklevel=2)
+            raise DatasetLayoutError(f"{msg}\n({_UNKNOWN_ADVICE})")
+        warnings.warn(msg + f"\n{len(bad) + len(broken)} row(s) skipped", stacklevel=2)
     if not rows:
         raise DatasetLayoutError(
             f"found no usable .wav files under {root} in "
@@ -333,6 +430,20 @@ def index(root: str | os.PathLike[str], on_unknown: str = "error") -> pd.DataFra
         )
     df = pd.DataFrame(rows, columns=INDEX_COLUMNS)
     return df.sort_values("path", kind="stable").reset_index(drop=True)
+
+
+def _listed(items: list[str]) -> str:
+    """The first :data:`_MAX_LISTED` items, one per line, and how many more there are."""
+    more = f"\n  ... and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else ""
+    return "\n  ".join(items[:_MAX_LISTED]) + more
+
+
+def _broken_link(link: Path) -> str:
+    """Describe a symbolic link whose target is missing (or a loop)."""
+    target = os.readlink(link)
+    resolved = os.path.normpath(os.path.join(link.parent, target))
+    where = "" if resolved == target else f" ({resolved})"
+    return f"{link}: broken symbolic link to {target}{where}, which does not exist"
 
 
 def index_to_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
@@ -376,7 +487,8 @@ def load_audio(
     or reduced to one channel with an integer index. A file at another sample rate is
     resampled (``torchaudio.functional.resample``) with a warning; ``sr=None`` keeps the
     file's rate. Raises :class:`AudioError` naming the file for missing, empty, truncated,
-    corrupt or non-audio files and for non-finite samples.
+    corrupt or non-audio files and for non-finite samples. Warns (:class:`AudioWarning`,
+    naming the file) for a silent clip (every sample 0) and for float samples beyond [-1, 1].
     """
     p = Path(path)
     if not p.is_file():
@@ -409,14 +521,67 @@ def load_audio(
         wave = data[:, channel]
     else:
         raise ValueError(f"load_audio: channel must be 'mean' or an int, got {channel!r}")
-    if not np.isfinite(wave).all():
+    peak = float(np.maximum(wave.max(), -wave.min()))  # NaN and inf propagate; no temporary array
+    if not np.isfinite(peak):
         raise AudioError(f"{p}: the audio holds non-finite samples (NaN or inf)")
+    if peak == 0.0:
+        warnings.warn(f"{p}: silent clip, every sample is 0", AudioWarning, stacklevel=2)
+    elif peak > 1.0:
+        warnings.warn(
+            f"{p}: float samples reach {peak:.4g}, beyond the [-1, 1] range of audio; they are "
+            "used as they are (was the file written without scaling?)",
+            AudioWarning,
+            stacklevel=2,
+        )
     if sr is not None and file_sr != sr:
         warnings.warn(f"{p}: resampling from {file_sr} Hz to {sr} Hz", stacklevel=2)
         import torchaudio.functional as taf
 
         wave = taf.resample(torch.from_numpy(np.ascontiguousarray(wave)), file_sr, sr).numpy()
     return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+def _is_silent(clip: np.ndarray | torch.Tensor) -> bool:
+    """A wave ``[n]`` whose samples are all 0, or a feature ``[M, T]`` whose values are all equal.
+
+    The log-mel of digital silence is the constant floor ``20 / power * log10(eps)``; no
+    sound that has any energy above that floor gives the same value in every bin and frame.
+    """
+    x = clip.detach().cpu().numpy() if isinstance(clip, torch.Tensor) else np.asarray(clip)
+    if x.size == 0:
+        return False
+    if x.ndim == 1:
+        return not np.any(x)
+    return bool(np.max(x) == np.min(x))
+
+
+def check_training_clips(
+    paths: Sequence[str | os.PathLike[str]],
+    clips: Sequence[np.ndarray | torch.Tensor] | None = None,
+) -> None:
+    """Refuse silent training clips: raise one :class:`AudioError` that names every one.
+
+    ``clips[i]`` belongs to ``paths[i]``: a wave ``[n_samples]`` (silent when every sample is
+    0) or its log-mel features ``[n_mels, n_frames]`` (silent when every value is the same,
+    i.e. the log-mel floor of digital silence). ``clips=None`` loads the audio (slower).
+    A silent clip holds nothing of the machine's sound, yet it enters the normalisation and
+    the loss (one silent clip among 12 moved the ``ae`` training loss 6-fold).
+    """
+    if clips is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AudioWarning)  # reported together below
+            clips = [load_audio(p, sr=None) for p in paths]
+    if len(clips) != len(paths):
+        raise ValueError(f"check_training_clips: {len(paths)} paths but {len(clips)} clips")
+    silent = [str(p) for p, c in zip(paths, clips) if _is_silent(c)]
+    if silent:
+        listed = "\n  ".join(silent)
+        raise AudioError(
+            f"{len(silent)} of the {len(paths)} training clip(s) are silent (every sample is 0 "
+            f"or below the log-mel floor), so they hold no machine sound:\n  {listed}\n"
+            "Move these files out of the train/ folder (or, in Python, drop their rows from "
+            "the index: df = df[~df['path'].isin(silent_paths)]) and train again."
+        )
 
 
 # --------------------------------------------------------------------------- datasets
@@ -516,31 +681,6 @@ def sliding_windows(
     return windows.permute(1, 0, 2).unsqueeze(1).contiguous()
 
 
-class ClipDataset(Dataset):
-    """Whole clips for testing: ``[1, M, T]``, or windows ``[n, 1, M, segment_frames]``."""
-
-    def __init__(
-        self,
-        features: Sequence[np.ndarray | torch.Tensor],
-        segment_frames: int | None = None,
-        hop_frames: int | None = None,
-    ) -> None:
-        self.features = [_as_feature(f, f"ClipDataset features[{i}]") for i, f in enumerate(features)]
-        self.segment_frames = None if segment_frames is None else _check_frames(segment_frames, "segment_frames")
-        if hop_frames is not None and self.segment_frames is None:
-            raise ValueError("ClipDataset: hop_frames needs segment_frames")
-        self.hop_frames = hop_frames
-
-    def __len__(self) -> int:
-        return len(self.features)
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        feat = self.features[i]
-        if self.segment_frames is None:
-            return feat.unsqueeze(0)
-        return sliding_windows(feat, self.segment_frames, self.hop_frames)
-
-
 def unit_labels(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """Map each row's (machine_type, unit) to an int class; classes are ``"type/unit"``, sorted."""
     missing = [c for c in ("machine_type", "unit") if c not in df.columns]
@@ -565,13 +705,12 @@ def select(df: pd.DataFrame, machine_type: str, split: str) -> pd.DataFrame:
 
 
 def fingerprint(df: pd.DataFrame) -> str:
-    """Hash of the files in ``df`` (name, size, modification time): changes when the data does."""
+    """Hash of the files in ``df`` (split folder, name and content, :func:`file_digest`): changes when the data does."""
     import hashlib
 
     h = hashlib.sha1()
     for p in sorted(df["path"].astype(str)):
-        st = os.stat(p)
-        h.update(f"{Path(p).parent.name}/{Path(p).name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        h.update(f"{Path(p).parent.name}/{Path(p).name}:{file_digest(p)}\n".encode())
     return h.hexdigest()[:16]
 
 

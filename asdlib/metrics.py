@@ -44,6 +44,7 @@ __all__ = [
     "labels_to_binary",
     "harmonic_mean",
     "evaluate",
+    "read_scores",
     "summary_table",
     "official_score",
     "results_to_csv",
@@ -54,6 +55,8 @@ __all__ = [
 MAX_FPR = 0.1
 
 SCORE_COLUMNS = ["path", "layout", "machine_type", "unit", "domain", "label", "score"]
+#: the columns :func:`evaluate` cannot do without (``layout`` is inferred, ``domain`` is 2022 only)
+SCORE_REQUIRED = ["path", "machine_type", "unit", "label", "score"]
 RESULT_COLUMNS = [
     "method",
     "layout",
@@ -392,6 +395,79 @@ def evaluate(scores: pd.DataFrame, method: str | None = None) -> pd.DataFrame:
     rows = _evaluate_2020(df, name) if layout == "dcase2020" else _evaluate_2022(df, name)
     out = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     return out.astype({"n_normal": "int64", "n_anomaly": "int64"})
+
+
+def _lines(mask: np.ndarray | pd.Series, df: pd.DataFrame, n: int = 5, paths: bool = True) -> str:
+    """CSV line numbers (header = line 1) and paths of the first ``n`` rows where ``mask`` holds."""
+    idx = np.flatnonzero(np.asarray(mask))
+    shown = ", ".join(f"line {i + 2}" + (f" ({df['path'].iloc[i]!r})" if paths else "") for i in idx[:n])
+    return shown + (f" and {len(idx) - n} more" if len(idx) > n else "")
+
+
+def read_scores(path: str | Path) -> pd.DataFrame:
+    """Read a scores CSV (as written by ``asd score``) and check it, naming the file.
+
+    Refuses a missing or empty (0 bytes) file, a file that is not CSV, missing columns (at
+    least :data:`SCORE_REQUIRED`; ``asd score`` writes :data:`SCORE_COLUMNS`), a table without
+    rows, empty paths, non-numeric or non-finite scores, and rows or paths that occur twice
+    (per ``method`` when the file has a ``method`` column). Rows are named by their CSV line
+    number (the header is line 1) and path. Raises ``FileNotFoundError`` or ``ValueError``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"scores file not found: {path}")
+    if not path.is_file():
+        raise ValueError(f"{path}: is a folder, not a scores CSV file")
+    expected = f"expected a CSV with the columns {SCORE_COLUMNS} as written by `asd score`"
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file (0 bytes); {expected}")
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path}: not a readable CSV file ({first}); {expected}") from None
+    missing = [c for c in SCORE_REQUIRED if c not in df.columns]
+    if missing:
+        found = [str(c) for c in df.columns][:10]
+        raise ValueError(
+            f"{path}: missing column(s) {missing} (found {found}); a scores file needs "
+            f"{SCORE_REQUIRED}, and `asd score` writes {SCORE_COLUMNS}"
+        )
+    if df.empty:
+        raise ValueError(f"{path}: no rows (only a header); {expected}")
+    no_path = df["path"].isna() | (df["path"].astype(str).str.strip() == "")
+    if no_path.any():
+        raise ValueError(f"{path}: {int(no_path.sum())} row(s) without a path, at {_lines(no_path, df, paths=False)}")
+    df["path"] = df["path"].astype(str)
+    s = pd.to_numeric(df["score"], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(s)
+    if bad.any():
+        values = _examples("(empty)" if pd.isna(v) else str(v) for v in df.loc[bad, "score"])
+        raise ValueError(
+            f"{path}: {int(bad.sum())} non-numeric, missing or non-finite score(s) (values {values}), "
+            f"at {_lines(bad, df)}; every score must be a finite number"
+        )
+    key = ["method", "path"] if "method" in df.columns else ["path"]
+    same_row = df.duplicated(keep="first")
+    if same_row.any():
+        raise ValueError(
+            f"{path}: {int(same_row.sum())} row(s) repeat an earlier row exactly, at {_lines(same_row, df)}; "
+            "each clip must be scored once"
+        )
+    same_path = df.duplicated(subset=key, keep=False)
+    if same_path.any():
+        dup = df.loc[same_path].groupby(key, sort=False).groups
+        listed = "; ".join(
+            f"{k if isinstance(k, str) else k[-1]!r} at lines {', '.join(str(i + 2) for i in rows)}"
+            for k, rows in list(dup.items())[:5]
+        )
+        more = f"; and {len(dup) - 5} more" if len(dup) > 5 else ""
+        per = " (per method)" if len(key) == 2 else ""
+        raise ValueError(
+            f"{path}: {len(dup)} path(s) scored more than once{per} with different values: {listed}{more}; "
+            "each clip must be scored once"
+        )
+    return df
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ import pandas as pd
 import torch
 
 from . import __version__
-from .data import data_root_of, fingerprint, select, unit_labels
+from .data import check_training_clips, data_root_of, fingerprint, select, unit_labels
 from .features import load_features
 from .files import atomic_path, write_text_atomic
 from .methods import TRAINING_FREE, MethodConfig, build_models, build_views
@@ -273,6 +273,7 @@ def _train(train_df, labels, classes, cfg: MethodConfig, out: Path, meta: dict, 
     for path, f in zip(train_df["path"], feats):
         if not np.isfinite(f).all():
             raise TrainingError(f"the features of {path} contain NaN or infinite values; check that file")
+    check_training_clips(list(train_df["path"]), feats)  # silent clips hold no machine sound: refuse them
     if cfg.method in TRAINING_FREE:
         return _fit_reference(train_df, classes, cfg, feats, out)
     if cfg.method == "ae":

@@ -2,13 +2,20 @@
 
 Explained in chapter 3, `book/03_features_and_metrics.ipynb`.
 
-Run: ``python benchmarks/bench_features.py [--clips 64] [--repeats 15]``. Both are warmed up
+Run: ``python benchmarks/bench_features.py [--clips 64] [--repeats 15] [--hash-clips 4000]``. Both are warmed up
 first (numba compilation excluded); BLAS / OpenMP / torch are limited to one thread for both.
 
 The two are timed in alternating rounds (20 calls of librosa, 20 of asdlib, 20 of librosa, ...),
 so a busy spell of the machine slows both alike; the table gives the median time per clip of
-each, their ratio, and the lowest and highest ratio of the medians of one round. Also reports the time of a FeatureCache hit (loading a cached
-``.npy``).
+each, their ratio, and the lowest and highest ratio of the medians of one round.
+
+It also times a FeatureCache hit (loading a cached ``.npy``) in alternating rounds with three
+keys: the old key (path, size and mtime: no hashing, but stale after a rewrite that keeps size
+and mtime), the content key (SHA-1 of the WAV, :func:`asdlib.data.file_digest`, as now) and the
+content key remembered in-process (a second use of the same file in one process), next to no
+cache at all (decode the WAV and compute the log-mel); and the time
+to hash ``--hash-clips`` distinct 10 s WAVs (default 4000, about a book build's feature loads),
+read from the page cache (a cold disk adds the time to read 320 kB per clip).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import hashlib  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -30,18 +38,8 @@ import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
 
+from asdlib import data as asd_data  # noqa: E402
 from asdlib.features import EPS, FeatureCache, FrontEndConfig, LogMel  # noqa: E402
-
-
-def best_of(fn: Callable[[], object], repeats: int) -> float:
-    """Best wall time of ``repeats`` calls, in seconds (after one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def alternating(
@@ -72,11 +70,68 @@ def librosa_logmel(y: np.ndarray, config: FrontEndConfig) -> np.ndarray:
     return 10.0 * np.log10(mel + EPS)
 
 
+class StatKeyCache(FeatureCache):
+    """The cache key before issue 12: path, size and mtime (no hashing; misses a same-size rewrite)."""
+
+    def cache_file(self, path):  # type: ignore[override]
+        p = Path(path).absolute()
+        st = p.stat()
+        text = f"{self.config.key()}|{p}|{st.st_size}|{st.st_mtime_ns}"
+        return self.folder / f"{hashlib.sha1(text.encode()).hexdigest()[:24]}.npy"
+
+
+def cache_hits(wave: np.ndarray, config: FrontEndConfig, rounds: int, calls: int) -> dict[str, np.ndarray]:
+    """Wall times (s) of cache hits with the old stat key, the content key, and the remembered content key."""
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "clip.wav"
+        sf.write(wav, wave, config.sr, subtype="PCM_16")
+        old, new = StatKeyCache(Path(tmp) / "old", config), FeatureCache(Path(tmp) / "new", config)
+        old.get(wav), new.get(wav)  # misses: compute and store
+
+        def hashed() -> None:  # hash on every call, as in a new process
+            asd_data._RACY_NS = 1 << 62
+            new.get(wav)
+
+        def remembered() -> None:  # the digest memo answers (same file again in this process)
+            asd_data._RACY_NS = -(1 << 62)
+            new.get(wav)
+
+        off = FeatureCache(None, config)
+        t_old, t_new = alternating(lambda: old.get(wav), hashed, rounds, calls)
+        _, t_mem = alternating(lambda: old.get(wav), remembered, rounds, calls)
+        _, t_off = alternating(lambda: old.get(wav), lambda: off.get(wav), rounds, calls)
+        asd_data._RACY_NS = 2_000_000_000
+        asd_data._DIGEST_MEMO.clear()
+        return {"path + size + mtime (before)": t_old, "content SHA-1 (now)": t_new,
+                "content SHA-1, remembered in-process": t_mem, "no cache: decode + log-mel": t_off}
+
+
+def hash_many(n: int, config: FrontEndConfig) -> tuple[float, float]:
+    """Seconds to ``file_digest`` ``n`` distinct 10 s 16-bit WAVs (page cache warm), and their MB."""
+    rng = np.random.default_rng(1)
+    base = (0.1 * rng.standard_normal(10 * config.sr)).astype(np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i in range(n):
+            base[i % base.size] += 1e-3  # every file differs
+            paths.append(Path(tmp) / f"normal_id_00_{i:08d}.wav")
+            sf.write(paths[-1], base, config.sr, subtype="PCM_16")
+        size = sum(p.stat().st_size for p in paths) / 1e6
+        asd_data._RACY_NS = 1 << 62  # no memo: every file is read and hashed
+        t0 = time.perf_counter()
+        digests = {asd_data.file_digest(p) for p in paths}
+        seconds = time.perf_counter() - t0
+        asd_data._RACY_NS = 2_000_000_000
+        assert len(digests) == n
+    return seconds, size
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print the benchmark table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--hash-clips", type=int, default=4000, help="distinct 10 s WAVs to hash (0: skip)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     config = FrontEndConfig()
@@ -104,12 +159,8 @@ def main(argv: list[str] | None = None) -> None:
     single = alternating(ref_single, ours_single, args.repeats, 20)
     batched = alternating(ref_all, ours_batched, args.repeats, 1)
     batched = (batched[0] / args.clips, batched[1] / args.clips)
-    with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "clip.wav"
-        sf.write(wav, waves[0], config.sr, subtype="PCM_16")
-        cache = FeatureCache(Path(tmp) / "cache", config)
-        cache.get(wav)  # miss: compute and store
-        hit = best_of(lambda: cache.get(wav), args.repeats * 4)
+    hits = cache_hits(waves[0], config, args.repeats, 20)
+    hashed = hash_many(args.hash_clips, config) if args.hash_clips > 0 else None
 
     print(f"log-mel of a 10 s clip at 16 kHz, 128 mels, 313 frames; 1 thread; torch {torch.__version__}, "
           f"librosa {librosa.__version__}, numpy {np.__version__}, python {sys.version.split()[0]}")
@@ -124,7 +175,17 @@ def main(argv: list[str] | None = None) -> None:
         calls = f"{ref.shape[0]} x {ref.shape[1]}"
         print(f"| {name:<40} | {calls:>11} | {np.median(ref) * 1e3:15.3f} | {np.median(ours) * 1e3:14.3f} "
               f"| {np.median(ref) / np.median(ours):7.1f}x | {per_round.min():8.1f}x - {per_round.max():5.1f}x |")
-    print(f"FeatureCache hit (load the .npy, best of {args.repeats * 4}): {hit * 1e3:.3f} ms per clip")
+    base = np.median(hits["path + size + mtime (before)"])
+    print(f"\nFeatureCache hit of a 10 s clip (16-bit WAV, 320 kB; cached .npy 160 kB), "
+          f"{args.repeats} x 20 calls in alternating rounds:")
+    print(f"| {'cache key':<38} | {'median ms/clip':>14} | {'min ms':>7} | {'vs before':>9} |")
+    print(f"|{'-' * 40}|{'-' * 16}|{'-' * 9}|{'-' * 11}|")
+    for name, t in hits.items():
+        print(f"| {name:<38} | {np.median(t) * 1e3:14.3f} | {t.min() * 1e3:7.3f} | {np.median(t) / base:8.2f}x |")
+    if hashed is not None:
+        seconds, mb = hashed
+        print(f"file_digest of {args.hash_clips} distinct 10 s WAVs ({mb:.0f} MB, page cache warm): "
+              f"{seconds:.2f} s, {seconds / args.hash_clips * 1e3:.3f} ms per clip")
 
 
 if __name__ == "__main__":

@@ -15,10 +15,12 @@ import torch
 from asdlib.data import (
     INDEX_COLUMNS,
     AudioError,
-    ClipDataset,
+    AudioWarning,
     DatasetLayoutError,
     FilenameError,
     SegmentDataset,
+    check_training_clips,
+    file_digest,
     index,
     index_to_csv,
     load_audio,
@@ -292,6 +294,53 @@ def test_index_no_wavs(tmp_path):
         index(tmp_path)
 
 
+def test_index_reports_broken_symlinks_and_skips_macos_metadata(tmp_path):
+    import os
+
+    good = touch_wav(tmp_path / "fan" / "train" / "normal_id_00_00000000.wav")
+    os.symlink(good, tmp_path / "fan" / "train" / "normal_id_00_00000001.wav")  # a working link is data
+    (tmp_path / "fan" / "train" / "._normal_id_00_00000000.wav").write_bytes(b"\x00\x05\x16\x07" + bytes(80))
+    (tmp_path / "fan" / "train" / ".DS_Store").write_bytes(bytes(10))
+    with pytest.warns(UserWarning, match=r"skipped macOS metadata under .*: 1 AppleDouble file\(s\)") as rec:
+        df = index(tmp_path)
+    assert len(rec) == 1 and len(df) == 2  # .DS_Store is not counted: it is no .wav
+    (tmp_path / "fan" / "train" / "._normal_id_00_00000000.wav").unlink()
+    os.symlink("../test/gone.wav", tmp_path / "fan" / "train" / "normal_id_00_00000002.wav")
+    with pytest.raises(DatasetLayoutError) as err:
+        index(tmp_path)
+    target = tmp_path / "fan" / "test" / "gone.wav"
+    assert f"normal_id_00_00000002.wav: broken symbolic link to ../test/gone.wav ({target}), which does not exist" in str(err.value)
+
+
+# --------------------------------------------------------------------------- file_digest
+
+
+def test_file_digest_is_sha1_of_the_bytes(tmp_path):
+    import hashlib
+
+    p = tmp_path / "blob.bin"
+    blob = np.random.default_rng(0).bytes(3 * (1 << 20) + 17)  # more than one 1 MiB block
+    p.write_bytes(blob)
+    assert file_digest(p) == hashlib.sha1(blob).hexdigest()
+    (tmp_path / "empty").write_bytes(b"")
+    assert file_digest(tmp_path / "empty") == "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+    with pytest.raises(FileNotFoundError):
+        file_digest(tmp_path / "missing.wav")
+
+
+def test_file_digest_does_not_remember_just_written_files(tmp_path):
+    from asdlib import data as D
+
+    p = tmp_path / "x.bin"
+    p.write_bytes(b"one")
+    assert file_digest(p) == file_digest(p)
+    assert not any(k[0] == str(p.absolute()) for k in D._DIGEST_MEMO)  # changed < 2 s ago
+    p.write_bytes(b"two")  # same tick, same size: found because nothing was remembered
+    import hashlib
+
+    assert file_digest(p) == hashlib.sha1(b"two").hexdigest()
+
+
 # --------------------------------------------------------------------------- load_audio
 
 
@@ -374,6 +423,45 @@ def test_load_non_finite(tmp_path):
         load_audio(p)
 
 
+def test_load_warns_for_silence_and_float_overload_only(tmp_path):
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(800, np.float32), 16000, subtype="PCM_16")
+    with pytest.warns(AudioWarning, match=r"silent\.wav: silent clip, every sample is 0"):
+        assert not load_audio(silent).any()
+    loud = tmp_path / "loud.wav"
+    sf.write(loud, np.array([0.0, -2.5, 1.0], np.float32), 16000, subtype="FLOAT")
+    with pytest.warns(AudioWarning, match=r"loud\.wav: float samples reach 2\.5, beyond the \[-1, 1\]"):
+        np.testing.assert_array_equal(load_audio(loud), [0.0, -2.5, 1.0])  # used as they are
+    edge = tmp_path / "edge.wav"
+    sf.write(edge, np.array([0.0, -1.0, 1.0], np.float32), 16000, subtype="FLOAT")
+    one = tmp_path / "one.wav"
+    y = np.zeros(800, np.float32)
+    y[400] = -1.0  # full-scale 16-bit, and one non-zero sample is not silence
+    sf.write(one, y, 16000, subtype="PCM_16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_audio(edge), load_audio(one)
+
+
+def test_check_training_clips(tmp_path):
+    a = touch_wav(tmp_path / "a.wav")
+    b = tmp_path / "b.wav"
+    sf.write(b, np.zeros(1600, np.float32), 16000, subtype="PCM_16")
+    check_training_clips([a])  # no error
+    with pytest.raises(AudioError, match=r"1 of the 2 training clip\(s\) are silent.*\n  .*b\.wav\nMove") as err:
+        check_training_clips([a, b])
+    assert "a.wav" not in str(err.value)
+    floor = 10 * np.log10(np.finfo(np.float64).eps)
+    feats = [np.full((4, 3), floor, np.float32), np.array([[floor, floor], [floor, -20.0]])]
+    with pytest.raises(AudioError, match=r"1 of the 2 .*\n  x\.wav\n"):
+        check_training_clips(["x.wav", "y.wav"], feats)
+    waves = [torch.zeros(10), torch.tensor([0.0, 1e-9])]
+    with pytest.raises(AudioError, match=r"1 of the 2 .*\n  x\.wav\n"):
+        check_training_clips(["x.wav", "y.wav"], waves)
+    with pytest.raises(ValueError, match="2 paths but 1 clips"):
+        check_training_clips(["x.wav", "y.wav"], waves[:1])
+
+
 def test_real_clips_are_not_flagged_truncated():
     folder = samples("dcase2020_dev_sample")
     for clip in sorted(folder.glob("*/test/*.wav")):
@@ -446,15 +534,12 @@ def test_sliding_windows_cover_the_clip():
     assert short[0, 0, 0, :12].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]  # repeated
 
 
-def test_clip_dataset_whole_and_windows():
+def test_sliding_windows_cover_whole_clips():
     feats = [ramp(4, 313), ramp(4, 344)]
-    whole = ClipDataset(feats)
-    assert len(whole) == 2 and whole[1].shape == (1, 4, 344)
-    win = ClipDataset(feats, segment_frames=64, hop_frames=64)
-    assert win[0].shape == (5, 1, 4, 64)  # starts 0..192, then one aligned to the end
-    assert win[1].shape == (6, 1, 4, 64)
-    with pytest.raises(ValueError, match="hop_frames needs segment_frames"):
-        ClipDataset(feats, hop_frames=8)
+    assert sliding_windows(feats[0], 64, 64).shape == (5, 1, 4, 64)  # starts 0..192, then one aligned to the end
+    assert sliding_windows(feats[1], 64, 64).shape == (6, 1, 4, 64)
+    last = sliding_windows(feats[0], 64, 64)[-1, 0]
+    assert np.array_equal(last.numpy(), np.asarray(feats[0])[:, -64:])
 
 
 def test_unit_labels_sorted_and_stable():

@@ -369,3 +369,51 @@ def test_cache_features_order_and_batching(tmp_path):
         np.testing.assert_allclose(f, cache.get(p), atol=0)
     with pytest.raises(FileNotFoundError, match="missing.wav"):
         cache.get(tmp_path / "missing.wav")
+
+
+def test_cache_keys_on_content_not_on_name_size_or_mtime(tmp_path, monkeypatch):
+    import time
+
+    from asdlib import data as D
+
+    a = write(tmp_path / "a.wav", noise(1.0, 0))
+    copy = tmp_path / "copy.wav"
+    copy.write_bytes(a.read_bytes())
+    cache = FeatureCache(tmp_path / "cache")
+    old = cache.get(a)
+    assert cache.cache_file(copy) == cache.cache_file(a)  # a copied data set reuses the features
+    assert cache.get(copy) is not None and (cache.hits, cache.misses) == (1, 1)
+    # the in-process digest memo is on (no racy margin): a rewrite with the same size and the
+    # old mtime still changes ctime, so it is noticed in the same process too
+    monkeypatch.setattr(D, "_RACY_NS", 0)
+    time.sleep(0.05)
+    D.file_digest(a)
+    st = a.stat()
+    assert any(k[0] == str(a.absolute()) for k in D._DIGEST_MEMO)
+    time.sleep(0.05)  # past the file system's time-stamp tick
+    write(a, noise(1.0, 1))
+    os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (a.stat().st_size, a.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    new = cache.get(a)
+    assert cache.misses == 2
+    assert np.abs(new - old).max() > 1.0
+    np.testing.assert_allclose(new, logmel(noise(1.0, 1)), atol=0.05)  # 16-bit rounding
+
+
+def test_cache_stores_nothing_when_the_file_changes_while_computing(tmp_path, monkeypatch):
+    wav = write(tmp_path / "a.wav", noise(0.5, 0))
+    cache = FeatureCache(tmp_path / "cache")
+    before = cache.cache_file(wav)
+    real_load = F.load_audio
+
+    def load_then_rewrite(path, sr=16000):
+        y = real_load(path, sr=sr)
+        write(Path(path), noise(0.5, 1))  # another program rewrites the file meanwhile
+        return y
+
+    monkeypatch.setattr(F, "load_audio", load_then_rewrite)
+    cache.get(wav)
+    assert not before.exists() and not cache.cache_file(wav).exists()
+    monkeypatch.undo()
+    np.testing.assert_allclose(cache.get(wav), logmel(noise(0.5, 1)), atol=0.05)
+    assert cache.cache_file(wav).is_file()

@@ -318,3 +318,35 @@ def test_evaluate_by_band_and_kind_hand_computed():
     assert "valve" not in set(band[band.anomaly_band == "low"]["machine_type"])
     kind = metrics.evaluate_by(df, "anomaly_kind")  # kinds that exist for one type only
     assert set(kind["anomaly_kind"]) == {"imbalance", "rubbing", "chatter"}
+
+
+# ----------------------------------------------------------------------------- read_scores
+def test_read_scores_roundtrip_unlabelled_rows_and_methods(tmp_path):
+    df = _scores_2022()
+    df.loc[0, "label"] = None  # an evaluation clip: kept, evaluate() drops it with a warning
+    p = tmp_path / "scores.csv"
+    df.to_csv(p, index=False)
+    back = metrics.read_scores(p)
+    pd.testing.assert_frame_equal(back, pd.read_csv(p))
+    with pytest.warns(UserWarning, match="dropped 1 row"):
+        metrics.evaluate(back)
+    two = pd.concat([_scores_2020().assign(method="a"), _scores_2020().assign(method="b")], ignore_index=True)
+    two.to_csv(p, index=False)
+    assert len(metrics.read_scores(p)) == 2 * len(_scores_2020())  # the same path once per method
+    two.loc[1, "method"] = "a"
+    two.loc[1, "path"] = two.loc[0, "path"]
+    two.to_csv(p, index=False)
+    with pytest.raises(ValueError, match=r"scores\.csv: 1 path\(s\) scored more than once \(per method\).*lines 2, 3"):
+        metrics.read_scores(p)
+
+
+def test_read_scores_lists_at_most_five_bad_rows(tmp_path):
+    df = _scores_2020()
+    df["score"] = df["score"].astype(object)
+    df.loc[:, "score"] = "x"
+    p = tmp_path / "s.csv"
+    df.to_csv(p, index=False)
+    with pytest.raises(ValueError, match=r"s\.csv: 13 non-numeric.*line 6 \('fan/test/anomaly_id_00_00000001\.wav'\) and 8 more"):
+        metrics.read_scores(p)
+    with pytest.raises(ValueError, match=r"is a folder"):
+        metrics.read_scores(tmp_path)
