@@ -40,6 +40,7 @@ from typing import TypeVar
 
 from tqdm.auto import tqdm
 
+from .dcase import MACHINE_TYPES
 from .files import locked
 from .settings import DEFAULT_ZENODO_URL, data_dir, zenodo_url
 
@@ -67,8 +68,8 @@ DEFAULT_BASE_URL = DEFAULT_ZENODO_URL
 USER_AGENT = "asdlib-downloader/0.1 (+python urllib)"
 CHUNK = 1 << 20
 
-_MIMII_TOY_2020 = ("fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor")
-_TYPES_2022 = ("bearing", "fan", "gearbox", "slider", "ToyCar", "ToyTrain", "valve")
+_MIMII_TOY_2020 = MACHINE_TYPES["dcase2020"]
+_TYPES_2022 = MACHINE_TYPES["dcase2022"]
 
 
 @dataclass(frozen=True)

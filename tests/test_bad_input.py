@@ -249,6 +249,140 @@ def read_scores(p: Path) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- the table
 
+# --- training, run directories and settings (asd train / run / score)
+FAST = ("--set", "batch_size=16", "--set", "segments_per_clip=2", "--set", "width=8", "--set", "depth=2")
+
+
+def data_and_out(env: Env) -> tuple[Path, Path]:
+    return env.data(), env.tmp / "run"
+
+
+def train_leaving_nothing(*args: object) -> Callable[[tuple[Path, Path]], str]:
+    """``asd train`` with ``args``; a refused or failed start must leave no --out folder behind."""
+    def action(made: tuple[Path, Path]) -> str:
+        root, out = made
+        try:
+            return asd("train", "--data", root, "--machine", "fan", "--out", out, "--quiet", *args)
+        finally:
+            assert not out.exists(), f"{out} was left behind"
+    return action
+
+
+def keeps_files(paths_of: Callable[[Any], list[Path]], action: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Run ``action``; whatever happens, the files ``paths_of(made)`` are still there, unchanged."""
+    def run(made: Any) -> Any:
+        before = {p: p.read_bytes() for p in paths_of(made)}
+        try:
+            return action(made)
+        finally:
+            for p, blob in before.items():
+                assert p.exists() and p.read_bytes() == blob, f"{p} was deleted or changed"
+    return run
+
+
+def force_into_data(where: Callable[[Path], Path]) -> Callable[[Path], str]:
+    return keeps_files(lambda root: sorted(root.rglob("*.wav")),
+                       lambda root: asd("train", "--data", root, "--machine", "fan", "--method", "ae", "--epochs", "1",
+                                        "--out", where(root), "--force", "--quiet"))
+
+
+def folder_with_a_users_file(env: Env) -> tuple[Path, Path]:
+    out = env.tmp / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    return env.data(), out
+
+
+def finished_run_with_a_users_file(env: Env) -> tuple[Path, Path]:
+    root, out = env.data(), env.tmp / "run"
+    asd("train", "--data", root, "--machine", "fan", "--method", "ae", "--epochs", "1", "--out", out, "--quiet")
+    (out / "notes.txt").write_text("keep")
+    return root, out
+
+
+def force_train(epochs: str) -> Callable[[tuple[Path, Path]], Any]:
+    return keeps_files(lambda made: [p for p in made[1].iterdir() if p.suffix in (".tex", ".txt")],
+                       lambda made: asd("train", "--data", made[0], "--machine", "fan", "--method", "ae",
+                                        "--epochs", epochs, "--out", made[1], "--force", "--quiet"))
+
+
+def broken_then_fixed_training_clip(env: Env) -> tuple[Path, Path, Path, bytes]:
+    root = env.data()
+    victim = train_clips(root)[0]
+    good = victim.read_bytes()
+    victim.write_bytes(b"RIFF\x00\x00not a wav")
+    return root, env.tmp / "run", victim, good
+
+
+def fail_then_rerun(made: tuple[Path, Path, Path, bytes]) -> str:
+    root, out, victim, good = made
+    args = ("train", "--data", root, "--machine", "fan", "--method", "ae", "--epochs", "1", "--out", out, "--quiet")
+    try:
+        asd(*args)
+    except CliError as err:
+        assert victim.name in str(err) and not out.exists(), err
+    else:
+        raise AssertionError("training on a broken clip did not fail")
+    victim.write_bytes(good)
+    return asd(*args)  # the corrected rerun needs no --force
+
+
+def truncated_model(env: Env) -> tuple[Path, Path]:
+    root, out = env.data(), env.tmp / "run"
+    asd("train", "--data", root, "--machine", "fan", "--method", "ae", "--epochs", "1", "--out", out, "--quiet")
+    model = out / "model.pt"
+    model.write_bytes(model.read_bytes()[:100])
+    return root, out
+
+
+def retrain_after_truncation(made: tuple[Path, Path]) -> str:
+    root, out = made
+    return asd("train", "--data", root, "--machine", "fan", "--method", "ae", "--epochs", "1", "--out", out, "--quiet")
+
+
+def mixed_layouts(env: Env) -> Path:
+    from asdlib.synth import generate
+
+    root = env.tmp / "mixed"
+    root.mkdir()
+    shutil.copytree(env.tiny / "fan", root / "fan")
+    generate(env.tmp / "b", layout="dcase2022", scale="tiny", machines=["bearing"], seed=1, progress=False)
+    shutil.move(str(env.tmp / "b" / "bearing"), root / "bearing")
+    return root
+
+
+def ae_run_and_a_short_test_clip(env: Env) -> tuple[Path, Path, Path]:
+    root, out = env.data(), env.tmp / "run"
+    asd("train", "--data", root, "--machine", "fan", "--method", "ae", "--epochs", "1", "--out", out, "--quiet")
+    short = sorted((root / "fan" / "test").glob("*.wav"))[0]
+    wav(short, 0.01 + np.zeros(SR // 10))  # 0.1 s
+    return root, out, short
+
+
+def help_text(*argv: str) -> str:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        try:
+            from asdlib.cli import main
+
+            main(list(argv))
+        except SystemExit:
+            pass
+    return out.getvalue()
+
+
+def check_help(*needles: str) -> Callable[[str, Any], None]:
+    def check(result: str, made: Any) -> None:
+        missing = [n for n in needles if n not in result]
+        assert not missing, f"help text lacks {missing}"
+    return check
+
+
+def check_trained(result: str, made: Any) -> None:
+    assert result.startswith("trained"), f"expected a new training, got {result!r}"
+
+
+
 CASES: list[Case] = [
     # --- feature cache: keyed on the content of the file
     Case("cache/wav-rewritten-same-size-mtime-restored", rewritten_same_size_and_mtime,
@@ -332,6 +466,62 @@ CASES: list[Case] = [
     Case("cli/evaluate-duplicated-rows", scores_edit(lambda df: pd.concat([df, df], ignore_index=True)),
          lambda p: asd("evaluate", "--scores", p), CliError,
          r"exit 2: asd evaluate: error: .*scores\.csv: 4 row\(s\) repeat an earlier row exactly, at line 6 "),
+    # --- training: settings are checked before any work starts, and a refused start leaves nothing
+    Case("train/zero-optimisation-steps", data_and_out, train_leaving_nothing("--method", "contrastive-hf", "--epochs", "2"),
+         CliError, r"48 training segments \(12 clips x segments_per_clip=4\) give no full batch of batch_size=64: "
+                   r"training would run zero optimisation steps\. Lower the batch size"),
+    Case("train/epochs-0", data_and_out, train_leaving_nothing("--method", "ae", "--epochs", "0"), CliError,
+         r"setting epochs must be an integer >= 1, got 0"),
+    Case("train/set-epochs-0", data_and_out, train_leaving_nothing("--method", "ae", "--set", "epochs=0"), CliError,
+         r"setting epochs must be an integer >= 1, got 0"),
+    Case("train/epochs-given-twice", data_and_out, train_leaving_nothing("--method", "ae", "--epochs", "2", "--set", "epochs=3"),
+         CliError, r"give the number of epochs once"),
+    Case("train/epochs-not-an-integer", data_and_out, train_leaving_nothing("--method", "ae", "--set", "epochs=1.5"),
+         CliError, r"setting epochs must be an integer >= 1, got 1\.5"),
+    Case("train/lr-not-a-number", data_and_out, train_leaving_nothing("--method", "ae", "--set", "lr=abc"), CliError,
+         r"setting lr must be a positive finite number, got 'abc'"),
+    Case("train/seed-negative", data_and_out, train_leaving_nothing("--method", "ae", "--set", "seed=-1"), CliError,
+         r"setting seed must be an integer >= 0, got -1"),
+    Case("train/width-0", data_and_out, train_leaving_nothing("--method", "contrastive", "--set", "width=0"), CliError,
+         r"setting width must be an integer >= 1, got 0"),
+    Case("train/batch-size-0", data_and_out, train_leaving_nothing("--method", "contrastive", "--set", "batch_size=0"),
+         CliError, r"setting batch_size must be an integer >= 2, got 0"),
+    Case("train/scorer-unknown", data_and_out, train_leaving_nothing("--method", "contrastive", "--set", "scorer=bogus"),
+         CliError, r"unknown scorer 'bogus'; choose one of"),
+    Case("train/k-0", data_and_out, train_leaving_nothing("--method", "contrastive", "--set", "k=0"), CliError,
+         r"setting k must be an integer >= 1, got 0"),
+    Case("train/hf-band-unknown", data_and_out, train_leaving_nothing("--method", "contrastive-hf", "--set", "hf_band=mid"),
+         CliError, r"unknown hf_band 'mid'; choose one of high, low"),
+    Case("train/setting-unknown", data_and_out, train_leaving_nothing("--method", "ae", "--set", "learning_rate=1"),
+         CliError, r"unknown setting\(s\) \['learning_rate'\]"),
+    Case("train/failed-start-does-not-block-the-rerun", broken_then_fixed_training_clip, fail_then_rerun, None,
+         check=check_trained),
+    Case("train/truncated-model-is-retrained", truncated_model, retrain_after_truncation, None, check=check_trained),
+    # --- --force replaces asdlib run directories only, never data or a user's files
+    Case("force/out-is-the-data", lambda env: env.data(), force_into_data(lambda root: root), CliError,
+         r"--out .* is inside the data folder"),
+    Case("force/out-inside-the-data", lambda env: env.data(), force_into_data(lambda root: root / "fan"), CliError,
+         r"--out .*fan is inside the data folder"),
+    Case("force/out-contains-the-data", lambda env: env.data(), force_into_data(lambda root: root.parent), CliError,
+         r"--out .* contains the data folder"),
+    Case("force/folder-with-a-users-file", folder_with_a_users_file, force_train("1"), CliError,
+         r"mine is not empty and is not an asdlib run directory.*--force replaces run directories only"),
+    Case("force/run-with-a-users-file", finished_run_with_a_users_file, force_train("2"), CliError,
+         r"holds files that are not part of a run \(notes\.txt\); --force replaces run directories only"),
+    # --- scoring and whole runs
+    Case("score/truncated-model-file", truncated_model,
+         lambda made: asd("score", "--run", made[1], "--data", made[0], "--out", made[1].parent / "s.csv"), CliError,
+         r"model\.pt cannot be read \(.*\); the file is truncated or corrupt: train the run again"),
+    Case("score/ae-clip-too-short", ae_run_and_a_short_test_clip,
+         lambda made: asd("score", "--run", made[1], "--data", made[0], "--out", made[1].parent / "s.csv"), CliError,
+         r"anomaly_id_00_00000000\.wav: the clip has 4 log-mel frames, fewer than the 5 frames \(ae_frames\)"),
+    Case("run/mixed-layouts", mixed_layouts,
+         lambda root: asd("run", "--data", root, "--method", "ae", "--epochs", "1", "--out", root.parent / "r", "--quiet"),
+         CliError, r"the data mixes layouts \(dcase2020: fan; dcase2022: bearing\)"),
+    Case("help/settings-and-variables", lambda env: None,
+         lambda made: help_text("--help") + help_text("download", "--help") + help_text("train", "--help"), None,
+         check=check_help("ASD_DATA", "ASD_DATA_DIR", "ASD_CACHE", "ASD_SYNTH_SCALE", "ASD_SAMPLES", "ASD_ZENODO_URL",
+                          "--skip-unknown", "hf_cutoff_hz")),
 ]
 
 
