@@ -30,7 +30,8 @@ __all__ = ["DATA_CHOICES", "BOOK_SETTINGS", "data_choice", "data_root", "project
 #: Settings the chapters use on top of :class:`asdlib.methods.MethodConfig`'s defaults. The official
 #: autoencoder schedule is 100 epochs; the book trains it for 10 to stay within its CPU budget
 #: (``asd run --method ae --epochs 10`` reproduces the book's numbers).
-BOOK_SETTINGS: dict[str, dict] = {"ae": {"epochs": 10}, "contrastive": {}, "contrastive-hf": {}}
+BOOK_SETTINGS: dict[str, dict] = {"ae": {"epochs": 10}, "contrastive": {}, "contrastive-hf": {}, "knn-stats": {},
+                                  "gmm-stats": {}}
 
 
 def data_root(layout: str = "dcase2020", choice: str | None = None, machines: Iterable[str] | None = None) -> Path:

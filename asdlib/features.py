@@ -15,7 +15,6 @@ import functools
 import hashlib
 import json
 import os
-import sys
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ import torch
 from torch import nn
 
 from asdlib.data import file_digest, load_audio
+from asdlib.dcase import EPS as _DCASE_EPS
 
 __all__ = [
     "EPS",
@@ -41,7 +41,7 @@ __all__ = [
     "FRONTEND_REVISION",
 ]
 
-EPS: float = sys.float_info.epsilon
+EPS: float = _DCASE_EPS  # sys.float_info.epsilon, the DCASE baseline's (asdlib.dcase.EPS)
 
 #: Revision of the front end's code. Bump it whenever a change alters the computed numbers,
 #: even at float-rounding level: cached features and cached book runs include it in their

@@ -205,12 +205,6 @@ class UnitScorer:
             out[idx] = self._score_one(self.models_[key], x[idx])
         return out
 
-    def fit_score(self, train_emb: np.ndarray, train_units: Sequence[Hashable] | None,
-                  test_emb: np.ndarray, test_units: Sequence[Hashable] | None,
-                  train_domains: Sequence[object] | None = None) -> np.ndarray:
-        """``fit`` on the training embeddings (and their domains), then ``score`` the test embeddings."""
-        return self.fit(train_emb, train_units, train_domains).score(test_emb, test_units)
-
     def _fit_one(self, x: np.ndarray) -> object:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -85,7 +85,6 @@ __all__ = [
 
 GROUND_TRUTH_COLUMNS = ["machine_type", "file", "unit", "domain", "label"]
 DEFAULT_QUANTILE = 0.9
-_EPS = float(np.finfo(float).eps)
 
 _RE_SCORE_2022 = re.compile(r"^anomaly_score_(?P<type>.+)_section_(?P<num>\d{2})_test\.csv$")
 _RE_DECISION_2022 = re.compile(r"^decision_result_(?P<type>.+)_section_(?P<num>\d{2})_test\.csv$")
