@@ -87,3 +87,23 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def replace_tree(tmp: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """Move the finished folder ``tmp`` onto ``out`` (same file system); an old ``out`` is moved aside first.
+
+    Readers see either the old tree or the new one, never a half-written mix; the old tree is
+    deleted only after the new one is in place.
+    """
+    import shutil
+    import tempfile
+
+    tmp, out = Path(tmp), Path(out)
+    if out.exists():
+        trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        os.replace(out, trash / "old")
+        os.replace(tmp, out)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+    return out

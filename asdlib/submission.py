@@ -69,6 +69,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from .files import replace_tree
+
 __all__ = [
     "SubmissionError",
     "GROUND_TRUTH_COLUMNS",
@@ -631,13 +633,7 @@ def hide_labels(root: str | os.PathLike[str], out_root: str | os.PathLike[str],
             ["machine_type", "unit", "file"], kind="stable")
         gt_tmp = gt_path.with_name(f".{gt_path.name}.tmp{os.getpid()}")
         gt.to_csv(gt_tmp, index=False)
-        if out.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, trash / "old")
-            os.replace(tmp, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        replace_tree(tmp, out)
         os.replace(gt_tmp, gt_path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
