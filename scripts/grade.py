@@ -215,10 +215,16 @@ def execute(nb: nbformat.NotebookNode, names: list[str], overrides: dict[str, An
             return {}, notes
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    errors = sum(1 for c in ready.cells if c.cell_type == "code" and
-                 any(o.get("output_type") == "error" for o in c.get("outputs", [])))
-    if errors:
-        notes.append(f"{errors} cell(s) raised an error")
+    errors = [o for c in ready.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    unsolved = sum(1 for o in errors if o.get("ename") == "NotImplementedError"
+                   and str(o.get("evalue", "")).startswith("Exercise:"))
+    if unsolved:
+        notes.append(f"{unsolved} task cell(s) still raise NotImplementedError('Exercise: ...')")
+    others = [f"{o.get('ename')}: {str(o.get('evalue', ''))[:120]}" for o in errors
+              if not (o.get("ename") == "NotImplementedError" and str(o.get("evalue", "")).startswith("Exercise:"))]
+    if others:
+        notes.append(f"{len(others)} cell(s) raised an error, first: {others[0]}")
     text = "".join(o.get("text", "") for o in ready.cells[-1].get("outputs", []) if o.get("output_type") == "stream")
     line = next((ln for ln in text.splitlines() if ln.startswith(MARKER)), None)
     if line is None:
