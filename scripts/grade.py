@@ -112,7 +112,7 @@ class Check:
 class Result:
     """The outcome of one check on one notebook."""
 
-    notebook: str
+    notebook: str  # the path as given (two students' notebooks may share a file name)
     check: str
     points: float
     max_points: float
@@ -320,7 +320,7 @@ def grade_notebook(path: Path, spec: Spec, reference: dict[str, Any], overrides:
         nb = nbformat.read(path, as_version=4)
     except Exception as err:  # noqa: BLE001 - an unreadable submission scores 0, with the reason
         msg = f"not a readable notebook: {err}"
-        return [Result(path.name, c.name, 0.0, c.points, msg) for c in spec.checks], [msg]
+        return [Result(str(path), c.name, 0.0, c.points, msg) for c in spec.checks], [msg]
     notes = []
     their = nb.metadata.get("grading", {}).get("problem_set") if isinstance(nb.metadata.get("grading"), dict) else None
     if their is not None and their != spec.problem_set:
@@ -330,10 +330,10 @@ def grade_notebook(path: Path, spec: Spec, reference: dict[str, Any], overrides:
     results = []
     for c in spec.checks:
         if c.name not in values:
-            results.append(Result(path.name, c.name, 0.0, c.points, "not defined"))
+            results.append(Result(str(path), c.name, 0.0, c.points, "not defined"))
             continue
         ok, msg = compare(c, values[c.name], reference[c.name])
-        results.append(Result(path.name, c.name, c.points if ok else 0.0, c.points, msg))
+        results.append(Result(str(path), c.name, c.points if ok else 0.0, c.points, msg))
     return results, notes
 
 
@@ -409,7 +409,7 @@ def _main_notebook(a: argparse.Namespace) -> int:
         results, notes = grade_notebook(Path(student), spec, ref_values, overrides, timeout=a.timeout)
         all_results += results
         total = sum(r.points for r in results)
-        print(f"\n{Path(student).name}: {total:g} / {spec.max_points:g}" + ("".join(f"\n  note: {n}" for n in notes)))
+        print(f"\n{student}: {total:g} / {spec.max_points:g}" + ("".join(f"\n  note: {n}" for n in notes)))
         for r in results:
             print(f"  {'PASS' if r.passed else 'FAIL'}  {r.check:<24} {r.points:g}/{r.max_points:g}  {r.message}")
     if a.out:
