@@ -335,6 +335,44 @@ def test_grader_set_defeats_typed_in_answers(kernel_env, tmp_path: Path) -> None
     assert all(r.passed for r in graded if r.check != "section_scores")
 
 
+def _mini_problem_set(*task_sources: str, expected: float | None = 0.25) -> nbformat.NotebookNode:
+    """A two-task problem set without asdlib: x (close, maybe with a hand-computed value), label (equal)."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import math", metadata={}),
+                nbformat.v4.new_code_cell("N = 4", metadata={"tags": ["parameters"]})]
+    for src in task_sources:
+        nb.cells.append(nbformat.v4.new_code_cell(src))
+    check = {"name": "x", "points": 2, "kind": "close", "rtol": 0, "atol": 1e-9}
+    if expected is not None:
+        check["expected"] = expected
+    nb.metadata["grading"] = {"problem_set": "ps9", "checks": [check, {"name": "label", "points": 1, "kind": "equal"}]}
+    return nb
+
+
+def test_grader_continues_past_errors_and_checks_hand_computed_values(kernel_env, tmp_path: Path) -> None:
+    ref = tmp_path / "ref.ipynb"
+    nbformat.write(_mini_problem_set("x = 1 / N", "label = 'quarter' if x == 0.25 else 'other'"), ref)
+    spec, values = grade.reference_values(ref)
+    assert values == {"x": 0.25, "label": "quarter"}
+    # a broken first task costs its points only; the error is named in the notes
+    student = tmp_path / "student.ipynb"
+    nbformat.write(_mini_problem_set("x = 1 / 0", "label = 'quarter'"), student)
+    results, notes = grade.grade_notebook(student, spec, values)
+    assert [(r.check, r.points, r.message) for r in results] == [("x", 0.0, "not defined"), ("label", 1.0, "ok")]
+    assert any("ZeroDivisionError" in n for n in notes)
+    # a reference that no longer gives its hand-computed value stops the grading
+    nbformat.write(_mini_problem_set("x = 1 / (N + 1)", "label = 'other'"), ref)
+    with pytest.raises(grade.GradingError, match="ref.ipynb: the reference's x is not its hand-computed value"):
+        grade.reference_values(ref)
+    # ... unless the teacher grades with other parameters, where the reference is the answer
+    spec2, values2 = grade.reference_values(ref, {"N": 9})
+    assert values2["x"] == pytest.approx(0.1)
+    # an unreadable submission scores 0 with the reason
+    (tmp_path / "broken.ipynb").write_text("{not json")
+    results, notes = grade.grade_notebook(tmp_path / "broken.ipynb", spec, values)
+    assert sum(r.points for r in results) == 0 and "not a readable notebook" in notes[0]
+
+
 def test_grade_command_line_reports_a_broken_reference(tmp_path: Path) -> None:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
     nbformat.write(nb, tmp_path / "ref.ipynb")
