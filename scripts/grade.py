@@ -17,8 +17,9 @@ does; nothing new to install, nothing that needs a server or network, and the sa
    and the named values are read from its kernel. A literal ``expected`` (a value worked out by
    hand) is compared with the reference's own value first: a reference that no longer gives
    its hand-computed answer is an error, not a grade. With ``--set`` those literals are skipped.
-3. Every student notebook is executed in a temporary folder, continuing past errors (an
-   unsolved task costs its points, not the rest), and each named value is compared with the
+3. Every student notebook is executed in a temporary folder, continuing past errors and past
+   cells interrupted at ``--timeout`` (an unsolved task costs its points, not the rest), and
+   each named value is compared with the
    reference's: ``close`` -- numbers or arrays of the same shape within ``rtol`` / ``atol``
    (``numpy.allclose``); ``equal`` -- the same value (strings, integers, lists; tuples read as lists).
    A name the notebook does not define scores 0 with the message "not defined".
@@ -204,8 +205,9 @@ def execute(nb: nbformat.NotebookNode, names: list[str], overrides: dict[str, An
     ready, notes = prepare(nb, names, overrides)
     workdir = Path(tempfile.mkdtemp(prefix="asd-grade-"))
     try:
+        # a student cell that runs past the timeout is interrupted and the next cells still run
         client = NotebookClient(ready, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
-                                resources={"metadata": {"path": str(workdir)}})
+                                interrupt_on_timeout=allow_errors, resources={"metadata": {"path": str(workdir)}})
         try:
             client.execute()
         except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:

@@ -354,12 +354,12 @@ def test_grader_continues_past_errors_and_checks_hand_computed_values(kernel_env
     nbformat.write(_mini_problem_set("x = 1 / N", "label = 'quarter' if x == 0.25 else 'other'"), ref)
     spec, values = grade.reference_values(ref)
     assert values == {"x": 0.25, "label": "quarter"}
-    # a broken first task costs its points only; the error is named in the notes
+    # a broken first task and an endless loop cost their points only; the error is named in the notes
     student = tmp_path / "student.ipynb"
-    nbformat.write(_mini_problem_set("x = 1 / 0", "label = 'quarter'"), student)
-    results, notes = grade.grade_notebook(student, spec, values)
+    nbformat.write(_mini_problem_set("x = 1 / 0", "while True:\n    pass", "label = 'quarter'"), student)
+    results, notes = grade.grade_notebook(student, spec, values, timeout=3)
     assert [(r.check, r.points, r.message) for r in results] == [("x", 0.0, "not defined"), ("label", 1.0, "ok")]
-    assert any("ZeroDivisionError" in n for n in notes)
+    assert any("2 cell(s) raised an error, first: ZeroDivisionError" in n for n in notes), notes
     # a reference that no longer gives its hand-computed value stops the grading
     nbformat.write(_mini_problem_set("x = 1 / (N + 1)", "label = 'other'"), ref)
     with pytest.raises(grade.GradingError, match="ref.ipynb: the reference's x is not its hand-computed value"):
