@@ -4,12 +4,14 @@
 #                  builds the book and checks the rendered HTML in the browser
 # Quicker variants: make test-fast (unit tests only), make bench (benchmark tables);
 # make test-real-mode builds the book with ASD_DATA=real on a stand-in data set.
+# Course: make student (student copies of chapters and problem sets), make grade PS=ps1_features
+# SUBMISSIONS=folder (autograder, grades/<PS>.csv; see book/course/problem_sets.md).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.asd-installed
 
-.PHONY: install book test test-fast test-browser test-real-mode bench student clean
+.PHONY: install book test test-fast test-browser test-real-mode bench student grade clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,5 +43,10 @@ bench: $(STAMP)
 student: $(STAMP)
 	$(BIN)/python scripts/student_copies.py --out student
 
+# grade the student notebooks in $(SUBMISSIONS) against book/course/$(PS).ipynb (add SET="--set SEED=3")
+grade: $(STAMP)
+	@test -n "$(PS)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade PS=ps1_features SUBMISSIONS=folder [SET=\"--set SEED=3\"]"; exit 2; }
+	$(BIN)/python scripts/grade.py notebook book/course/$(PS).ipynb $(SUBMISSIONS)/*.ipynb $(SET) --out grades/$(PS).csv
+
 clean:
-	rm -rf _build student
+	rm -rf _build student grades

@@ -15,6 +15,11 @@ Solution dropdown that is *not* tagged ``solution`` is an error (the notebook an
 named), so a forgotten tag cannot leak a solution. In the copies every output and execution
 count is cleared.
 
+The course's problem sets (``book/course/ps*.ipynb``, "Teaching with this book") follow the
+same convention and are written to ``<out>/course/``; their notebook metadata ``grading`` (the
+autograder's spec, read from the teacher's reference copy by ``scripts/grade.py``) is reduced to
+the problem-set name, so no hand-computed answer travels with a student copy.
+
 Usage: ``python scripts/student_copies.py --out student [--book book]``
 """
 
@@ -30,6 +35,8 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION_TAG = "solution"
 CHAPTER_GLOB = "[0-9][0-9]_*.ipynb"
+COURSE_DIR = "course"
+PROBLEM_SET_GLOB = "ps[0-9]*_*.ipynb"
 _DROPDOWN_SOLUTION = re.compile(r"\{admonition\}\s*Solution", re.IGNORECASE)
 
 
@@ -64,22 +71,38 @@ def strip_solutions(nb: nbformat.NotebookNode, name: str = "notebook") -> tuple[
         kept.append(cell)
     copy = nbformat.from_dict(dict(nb))
     copy.cells = kept
+    grading = copy.metadata.get("grading")
+    if isinstance(grading, dict):  # the autograder's spec stays with the teacher
+        copy.metadata["grading"] = {"problem_set": grading.get("problem_set", name)}
     nbformat.validate(copy)
     return copy, len(nb.cells) - len(kept)
 
 
 def write_student_copies(book: Path, out: Path) -> dict[str, int]:
-    """Write a student copy of every ``book/NN_*.ipynb`` into ``out``; return name -> removed."""
+    """Write a student copy of every ``book/NN_*.ipynb`` into ``out`` and of every problem set
+    ``book/course/psN_*.ipynb`` into ``out/course``; return relative name -> cells removed.
+
+    Every notebook is stripped before anything is written, so a refused notebook leaves no
+    partial set of copies behind.
+    """
     chapters = sorted(book.glob(CHAPTER_GLOB))
     if not chapters:
         raise FileNotFoundError(f"{book}: no chapter notebooks matching {CHAPTER_GLOB}")
-    out.mkdir(parents=True, exist_ok=True)
-    removed = {}
-    for path in chapters:
+    sources = [(path, Path(path.name)) for path in chapters]
+    sources += [(path, Path(COURSE_DIR) / path.name)
+                for path in sorted((book / COURSE_DIR).glob(PROBLEM_SET_GLOB))]
+    copies = []
+    for path, rel in sources:
         nb = nbformat.read(path, as_version=4)
-        copy, n = strip_solutions(nb, name=path.name)
-        nbformat.write(copy, out / path.name)
-        removed[path.name] = n
+        copy, n = strip_solutions(nb, name=rel.as_posix())
+        if n == 0 and rel.parent == Path(COURSE_DIR):
+            raise ValueError(f"{rel.as_posix()}: a problem set without any cell tagged '{SOLUTION_TAG}'")
+        copies.append((rel, copy, n))
+    removed = {}
+    for rel, copy, n in copies:
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(copy, out / rel)
+        removed[rel.as_posix()] = n
     return removed
 
 
