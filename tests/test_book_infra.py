@@ -31,7 +31,7 @@ def _load_script(name: str) -> ModuleType:
 
 build_book = _load_script("build_book")
 student_copies = _load_script("student_copies")
-CHAPTERS = [name for name in build_book.toc_files(ROOT) if name != "book/index"]
+CHAPTERS = [name for name in build_book.toc_files(ROOT) if re.fullmatch(r"book/\d\d_[a-z0-9_]+", name)]
 
 
 def _config() -> dict:
