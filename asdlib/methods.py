@@ -255,18 +255,22 @@ def method_config(method: str, **overrides: Any) -> MethodConfig:
 # --------------------------------------------------------------------------- presets
 #: Named groups of settings (``asd run --preset NAME``; ``--set`` still overrides any of them).
 #:
-#: ``dcase``: the GPU recipe for real DCASE data. One encoder shared by all machine types (classes:
-#: every machine type x ID / section, as STgram-MFN and ASDKit train); the DCASE 128-mel front end
-#: (n_fft 1024, hop 512, as STgram-MFN's ``config.yaml`` and the official baselines); batch 64 and
-#: AdamW lr 1e-3 (ASDKit's ``datamodule/basic.yaml`` and discriminative front-end config; STgram-MFN
-#: uses batch 128, lr 1e-4); a wider encoder (width 64, about 4x the parameters of width 32, our
-#: docstring's "use width 64+ on a GPU"); 64 epochs of 4 segments of 64 frames per clip (about 0.8 of a
-#: 313-frame clip per epoch, so about 50 passes over the data: ASDKit's trainer sets 16 epochs of whole
-#: clips, STgram-MFN's config 500), keeping the best epoch on held-out normal clips (``select_epoch="val"``,
-#: ``patience=16``). The loss stays this book's supervised contrastive loss (STgram-MFN uses
-#: ArcFace, ASDKit sub-cluster AdaCos: ``--set loss=arcface`` / ``adacos``). What was measured
-#: here: that the preset resolves and trains on tiny synthetic data on CPU (tests/test_train.py).
-#: What was not: its AUCs on real DCASE data and its GPU run time (no GPU was available to us).
+#: ``dcase``: the GPU recipe for real DCASE data, sized after two open systems that train one model
+#: for all machine types (their settings are cited here as published, not reproduced by us):
+#: STgram-MFN (github.com/liuyoude/STgram-MFN, ``config.yaml``: 128 mels, n_fft 1024, hop 512,
+#: batch 128, Adam lr 1e-4, ArcFace over every machine type x ID) and ASDKit
+#: (github.com/TakuyaFujimura/dcase-asd-toolkit: ``config/train/datamodule/basic.yaml`` batch 64,
+#: ``config/train/trainer/default.yaml`` 16 epochs, ``config/train/frontend/dis_multiresnet_1024.yaml``
+#: AdamW lr 1e-3, one model for all machines). Ours: one encoder shared by all machine types (classes:
+#: every machine type x ID / section); the DCASE 128-mel front end; batch 64, AdamW lr 1e-3; a wider
+#: encoder (width 64: about 4x the parameters of width 32, "width 64+ on a GPU" in
+#: :class:`asdlib.models.Encoder`); 64 epochs of 4 segments of 64 frames per clip (about 0.8 of a
+#: 313-frame clip per epoch, about 50 passes over the data, between ASDKit's 16 and STgram-MFN's 500),
+#: keeping the best epoch on held-out normal clips (``select_epoch="val"``, ``patience=16``). The loss
+#: stays this book's supervised contrastive loss (``--set loss=arcface`` / ``adacos`` for the margin
+#: losses of those systems). Measured here: that the preset resolves and trains on tiny synthetic
+#: data on CPU (``tests/test_shared.py``, one epoch). Not measured: its AUCs on real DCASE data and
+#: its run time on a GPU (no GPU was available while it was written).
 PRESETS: dict[str, dict[str, Any]] = {
     "dcase": {"method": "contrastive-hf", "encoder": "shared", "n_mels": 128, "width": 64, "depth": 4,
               "emb_dim": 128, "proj_dim": 64, "batch_size": 64, "lr": 1e-3, "weight_decay": 1e-4,

@@ -5,19 +5,32 @@ chapter 6 (``book/06_contrastive.ipynb``: the contrastive methods). What a metho
 settings, models and views) lives in :mod:`asdlib.methods`; scoring a trained run and the whole
 train → score → evaluate pipeline live in :mod:`asdlib.pipeline`.
 
-One model is trained per machine type, on that type's *normal training clips only*
-(the official DCASE 2020 baseline does the same). The machine IDs (2020) or sections (2022)
-of the type are the classes of the supervised contrastive loss, so the other IDs act as
-pseudo-anomalies (outlier exposure). No epoch, threshold or hyperparameter is chosen with
-test clips: training runs for a fixed number of epochs and the last weights are used.
+A run trains on the *normal training clips only* of one machine type (``ae``, the
+training-free references and ``encoder="per-type"``, as the official DCASE 2020 baseline) or
+of several (``machine_type="all"`` or a list: one encoder shared by every type, the contrastive
+methods' default in :func:`asdlib.pipeline.run_pipeline`). The classes of the contrastive and
+margin losses are the (machine type, machine ID / section) pairs of the training data, so every
+other unit, of the same type or another, acts as a pseudo-anomaly (outlier exposure).
 
-A run directory holds ``config.json`` (the full configuration and a fingerprint of the
-training data), ``checkpoint.pt`` (written atomically after every epoch, so an interrupted
-run resumes from its last epoch), ``history.csv``, ``model.pt`` and, for the contrastive
-methods, ``memory.npz`` (the training embeddings that the k-NN scorer compares against).
-A run counts as finished only when ``model.pt`` exists and can be read; a start that fails
-before its first checkpoint leaves nothing that blocks a rerun. ``force=True`` replaces only
-an asdlib run directory (or an empty one), never data or other files.
+No epoch, threshold or hyperparameter is chosen with test clips. With ``select_epoch="val"``
+(the contrastive methods' default) :func:`validation_split` holds out ``val_fraction`` of every
+unit's normal training clips (seeded); after every epoch :func:`validation_criterion` measures
+how well the embeddings tell the held-out clips' (type, unit) apart from the other training
+clips' and the best epoch's weights are kept (``patience`` > 0 stops early). The held-out
+clips take no part in the loss or the normalisation; the k-NN memory of the finished run holds
+every normal training clip, embedded with the chosen weights. ``select_epoch="last"`` keeps the
+last epoch (``ae`` always does, as the official baseline).
+
+A run directory holds ``config.json`` (the full configuration, a fingerprint of the training
+data, its machine types and classes, the held-out clip list under ``validation`` and, once
+finished, the chosen epoch under ``selection``), ``checkpoint.pt`` (written atomically after
+every epoch with the best epoch's weights so far, so an interrupted run resumes from its last
+epoch to the same result), ``history.csv`` (``epoch, loss, steps, seconds`` and, with held-out
+clips, ``val_acc, val_margin, best_epoch, chosen``), ``model.pt`` and, for the methods with a
+memory, ``memory.npz`` (the training clips' embeddings or statistics with their machine types,
+units, domains and paths). A run counts as finished only when ``model.pt`` exists and can be
+read; a start that fails before its first checkpoint leaves nothing that blocks a rerun.
+``force=True`` replaces only an asdlib run directory (or an empty one), never data or other files.
 """
 from __future__ import annotations
 
