@@ -98,6 +98,30 @@ def load_run(run_dir: str | Path, machine_type: str | None = None) -> dict:
             "selection": final.get("selection", {}), "run_dir": run_dir}
 
 
+def load_memory(run_dir: str | Path, machine_type: str | None = None) -> dict[str, np.ndarray]:
+    """A run's ``memory.npz`` (``emb, types, units, domains, paths``), the rows of ``machine_type`` only if given.
+
+    ``run_dir`` as in :func:`load_run`: a run directory, ``<run_pipeline folder>/<type>`` or a
+    :func:`run_pipeline` folder with ``machine_type`` (a shared run's memory holds every type).
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "memory.npz").exists():
+        if machine_type is not None and ((run_dir / machine_type).is_dir() or (run_dir / SHARED_DIR).is_dir()):
+            run_dir = run_dir_for(run_dir, machine_type)
+        elif not run_dir.exists() and (run_dir.parent / SHARED_DIR / "config.json").exists():
+            machine_type = machine_type or run_dir.name
+            run_dir = run_dir_for(run_dir.parent, run_dir.name)
+    if not (run_dir / "memory.npz").exists():
+        raise RunConfigError(f"{run_dir} has no memory.npz (an ae run, or not a finished run)")
+    mem = dict(np.load(run_dir / "memory.npz"))
+    if machine_type is not None:
+        keep = mem["types"] == machine_type
+        if not keep.any():
+            raise RunConfigError(f"the memory of {run_dir} holds no clip of machine type {machine_type!r}")
+        mem = {k: v[keep] for k, v in mem.items()}
+    return mem
+
+
 def embed(run: dict, paths: list[str], device: str | None = None, progress: bool = False,
           use_cache: bool = True) -> np.ndarray:
     """Clip embeddings ``[N, D]`` of ``paths`` from a loaded contrastive run (:func:`load_run`).

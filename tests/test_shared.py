@@ -115,6 +115,11 @@ def test_run_pipeline_trains_once_and_scores_every_type(tiny2020, tmp_path):
     unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
     expect = 1.0 - (unit(emb) @ unit(m).T).max(axis=1)
     assert np.allclose(g["score"].to_numpy(), expect, atol=1e-5)
+    from asdlib.pipeline import load_memory
+
+    mine = load_memory(out, "valve")  # a run_pipeline folder and a type: that type's rows of the shared memory
+    assert set(mine["types"]) == {"valve"} and len(mine["emb"]) == 12
+    assert np.array_equal(load_memory(out / "valve", "valve")["emb"], mine["emb"])
     one = score(out / "_shared", df, machine_type="fan")
     assert set(one["machine_type"]) == {"fan"}
     assert np.allclose(one["score"], scores[scores.machine_type == "fan"]["score"].to_numpy())
@@ -294,3 +299,28 @@ def test_cli_train_all_then_score(tiny2020, tmp_path, capsys):
     assert "method 'ae' trains one model per machine type" in capsys.readouterr().err
     assert main(["run", "--data", str(tiny2020), "--out", str(tmp_path / "x"), "--quiet"]) == 2
     assert "give --method (or --preset)" in capsys.readouterr().err
+
+
+def test_compare_widths_uses_the_validation_criterion_only(tiny2020, tmp_path, monkeypatch):
+    import asdlib.train as tr
+    from asdlib.pipeline import compare_widths
+
+    df = index(tiny2020)
+    seen: list[str] = []
+    real = tr.load_features
+
+    def spy(paths, frontend, **kw):
+        seen.extend(str(p) for p in paths)
+        return real(paths, frontend, **kw)
+
+    def by_width(encoder, feats, labels, held, views, cfg, dev):  # a wider encoder separates units better
+        return {"val_acc": 1.0, "val_margin": encoder.width / 100}
+
+    monkeypatch.setattr(tr, "load_features", spy)
+    monkeypatch.setattr(tr, "_validate", by_width)
+    table = compare_widths(df, "contrastive", [4, 8], tmp_path / "w", **{**FAST, "epochs": 1})
+    assert list(table["width"]) == [4, 8] and list(table["machine_type"]) == ["all", "all"]
+    assert list(table["val_margin"]) == pytest.approx([0.04, 0.08]) and list(table["best"]) == [False, True]
+    assert not (set(seen) & set(df.loc[df.split == "test", "path"]))
+    with pytest.raises(ValueError, match="needs select_epoch='val'"):
+        compare_widths(df, "contrastive", [4], tmp_path / "x", select_epoch="last")
