@@ -324,3 +324,22 @@ def test_compare_widths_uses_the_validation_criterion_only(tiny2020, tmp_path, m
     assert not (set(seen) & set(df.loc[df.split == "test", "path"]))
     with pytest.raises(ValueError, match="needs select_epoch='val'"):
         compare_widths(df, "contrastive", [4], tmp_path / "x", select_epoch="last")
+
+
+def test_dcase_submission_of_a_shared_run_has_one_threshold_per_type(tmp_path, capsys):
+    from asdlib.submission import fit_decision_threshold
+
+    data = tmp_path / "d"
+    synth.generate(data, layout="dcase2022", scale="tiny", machines=["bearing", "valve"], seed=1)
+    run = tmp_path / "run"
+    fast = [x for k, v in FAST.items() if k != "epochs" for x in ("--set", f"{k}={v}")]
+    assert main(["train", "--data", str(data), "--machine", "all", "--method", "contrastive", "--out", str(run),
+                 "--epochs", "1", "--quiet", *fast]) == 0
+    capsys.readouterr()
+    assert main(["score", "--run", str(run), "--data", str(data), "--out", str(tmp_path / "sub"),
+                 "--format", "dcase"]) == 0
+    said = capsys.readouterr().out
+    tr = score(run, index(data), split="train")
+    for mt, g in tr.groupby("machine_type"):  # each type's threshold from its own training clips' scores
+        assert f"{mt} {fit_decision_threshold(g['score'], 0.9):.6g}" in said
+    assert {p.name.split("_")[2] for p in (tmp_path / "sub").glob("decision_result_*.csv")} == {"bearing", "valve"}
