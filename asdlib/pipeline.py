@@ -74,8 +74,14 @@ def load_run(run_dir: str | Path, machine_type: str | None = None) -> dict:
         elif not run_dir.exists() and (run_dir.parent / SHARED_DIR / "config.json").exists():
             machine_type = machine_type or run_dir.name  # <folder>/<type> of a shared run
             run_dir = run_dir_for(run_dir.parent, run_dir.name)
+        elif (run_dir / SHARED_DIR / "config.json").exists():
+            run_dir = run_dir / SHARED_DIR  # a run_pipeline folder of a shared encoder
     path = run_dir / "model.pt"
     if not path.exists():
+        runs = sorted(p.parent.name for p in run_dir.glob("*/model.pt"))
+        if runs:
+            raise RunConfigError(f"{run_dir} is a run_pipeline folder of per-type runs ({', '.join(runs)}): "
+                                 f"give one of them, e.g. {run_dir / runs[0]}")
         if (run_dir / "checkpoint.pt").exists():
             raise RunConfigError(f"run {run_dir} has not finished training (only checkpoint.pt); run `asd train` again to resume")
         raise RunConfigError(f"{run_dir} is not a trained asdlib run (no model.pt)")

@@ -120,6 +120,7 @@ def test_run_pipeline_trains_once_and_scores_every_type(tiny2020, tmp_path):
     mine = load_memory(out, "valve")  # a run_pipeline folder and a type: that type's rows of the shared memory
     assert set(mine["types"]) == {"valve"} and len(mine["emb"]) == 12
     assert np.array_equal(load_memory(out / "valve", "valve")["emb"], mine["emb"])
+    assert load_run(out)["run_dir"] == out / "_shared"  # the run_pipeline folder itself
     one = score(out / "_shared", df, machine_type="fan")
     assert set(one["machine_type"]) == {"fan"}
     assert np.allclose(one["score"], scores[scores.machine_type == "fan"]["score"].to_numpy())
@@ -343,3 +344,15 @@ def test_dcase_submission_of_a_shared_run_has_one_threshold_per_type(tmp_path, c
     for mt, g in tr.groupby("machine_type"):  # each type's threshold from its own training clips' scores
         assert f"{mt} {fit_decision_threshold(g['score'], 0.9):.6g}" in said
     assert {p.name.split("_")[2] for p in (tmp_path / "sub").glob("decision_result_*.csv")} == {"bearing", "valve"}
+
+
+def test_per_type_pipeline_folder_keeps_one_run_per_type(tiny2020, tmp_path):
+    from asdlib.pipeline import RunConfigError
+
+    out = tmp_path / "out"
+    run_pipeline(tiny2020, "knn-stats", out, progress=False)
+    assert (out / "fan" / "model.pt").exists() and (out / "valve" / "model.pt").exists()
+    assert not (out / "_shared").exists()
+    assert load_run(out, "valve")["run_dir"] == out / "valve"
+    with pytest.raises(RunConfigError, match="run_pipeline folder of per-type runs \\(fan, valve\\)"):
+        load_run(out)
