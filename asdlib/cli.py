@@ -84,15 +84,32 @@ def _settings(a) -> dict:
     return overrides
 
 
+def _method_and_settings(a) -> tuple[str, dict]:
+    """``--method`` and the settings of ``--preset`` (if any) with ``--set`` / ``--epochs`` on top."""
+    from .methods import preset_settings
+
+    settings = _settings(a)
+    if a.preset:
+        method, base = preset_settings(a.preset, a.method)
+        return method, {**base, **settings}
+    if not a.method:
+        raise ValueError("give --method (or --preset)")
+    return a.method, settings
+
+
 def cmd_train(a) -> int:
     from .data import index
     from .methods import method_config
     from .train import train
 
-    cfg = method_config(a.method, **_settings(a))  # every setting checked before any work starts
+    method, settings = _method_and_settings(a)
+    cfg = method_config(method, **settings)  # every setting checked before any work starts
     df = index(a.data, on_unknown="warn" if a.skip_unknown else "error")
     res = train(df, a.machine, cfg, a.out, device=a.device, force=a.force, progress=not a.quiet)
-    print(f"{res.status}: {res.run_dir} ({res.seconds:.1f} s)")
+    sel = ""
+    if "chosen" in res.history:
+        sel = f"; kept epoch {int(res.history.loc[res.history['chosen'], 'epoch'].iloc[0])} ({cfg.select_epoch})"
+    print(f"{res.status}: {res.run_dir} ({res.seconds:.1f} s{sel})")
     return 0
 
 
@@ -107,10 +124,15 @@ def cmd_score(a) -> int:
         s = score(a.run, df, device=a.device)
         thr = None
         if (s["layout"] == "dcase2022").all():
-            thr = fit_decision_threshold(score(a.run, df, split="train", device=a.device)["score"],
-                                         a.decision_quantile)
+            tr = score(a.run, df, split="train", device=a.device)
+            if tr["machine_type"].nunique() > 1:  # a shared run: one threshold per machine type, as the baselines
+                thr = {mt: fit_decision_threshold(g["score"], a.decision_quantile) for mt, g in tr.groupby("machine_type")}
+            else:
+                thr = fit_decision_threshold(tr["score"], a.decision_quantile)
         files = write_submission(s, a.out, decision_threshold=thr, overwrite=a.force)
-        extra = f"; decision threshold {thr:.6g} (gamma {a.decision_quantile:g} quantile of the training scores)" \
+        shown = (", ".join(f"{k} {v:.6g}" for k, v in thr.items()) if isinstance(thr, dict)
+                 else f"{thr:.6g}" if thr is not None else "")
+        extra = f"; decision threshold {shown} (gamma {a.decision_quantile:g} quantile of the training scores)" \
             if thr is not None else ""
         print(f"wrote {len(files)} submission file(s) for {len(s)} clips to {a.out}{extra}")
         return 0
@@ -156,8 +178,9 @@ def cmd_evaluate(a) -> int:
 def cmd_run(a) -> int:
     from .pipeline import run_pipeline
 
-    res = run_pipeline(a.data, a.method, a.out, machines=_machines(a.machines), device=a.device, force=a.force,
-                       progress=not a.quiet, on_unknown="warn" if a.skip_unknown else "error", **_settings(a))
+    method, settings = _method_and_settings(a)
+    res = run_pipeline(a.data, method, a.out, machines=_machines(a.machines), device=a.device, force=a.force,
+                       progress=not a.quiet, on_unknown="warn" if a.skip_unknown else "error", **settings)
     _print_results(res)
     print(f"results: {Path(a.out) / 'results.csv'}")
     return 0
@@ -174,7 +197,7 @@ def _print_results(res) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .dcase import LAYOUTS
-    from .methods import METHODS, setting_names
+    from .methods import METHODS, PRESETS, setting_names
     from .settings import VARIABLES
 
     env_help = "environment variables:\n" + "\n".join(
@@ -215,9 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
                             ("run", cmd_run, "train, score and evaluate every machine type")):
         s = sub.add_parser(name, help=hlp, epilog="settings for --set: " + ", ".join(setting_names()))
         s.add_argument("--data", required=True, help="DCASE data root")
-        s.add_argument("--method", required=True, choices=list(METHODS))
+        s.add_argument("--method", choices=list(METHODS),
+                       help="required unless --preset gives one (contrastive methods share one encoder by default)")
+        s.add_argument("--preset", choices=list(PRESETS),
+                       help="a named group of settings (dcase: the GPU recipe for real DCASE data); --set overrides")
         if name == "train":
-            s.add_argument("--machine", required=True)
+            s.add_argument("--machine", required=True,
+                           help="a machine type, a comma-separated list, or 'all': several types train one shared "
+                                "encoder (contrastive methods)")
         else:
             s.add_argument("--machines")
         s.add_argument("--out", required=True)

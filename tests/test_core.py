@@ -149,7 +149,9 @@ def test_pipeline_embed_is_the_scoring_path(tmp_path, monkeypatch):
     emb = embed(load_run(out / "fan"), list(mem["paths"]))
     assert np.allclose(emb, mem["emb"], atol=1e-6)
     h = histories(out)
-    assert list(h.columns) == ["epoch", "loss", "steps", "seconds", "machine_type"] and (h["steps"] > 0).all()
+    assert list(h.columns) == ["epoch", "loss", "steps", "seconds", "val_acc", "val_margin", "best_epoch", "chosen",
+                               "machine_type"] and (h["steps"] > 0).all()
+    assert h["chosen"].sum() == 1 and (h["machine_type"] == "fan").all()
 
 
 @pytest.mark.parametrize("method", ["knn-stats", "gmm-stats"])

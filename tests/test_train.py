@@ -107,6 +107,16 @@ def test_resume_after_interruption_matches_uninterrupted(tiny2020, tmp_path):
     b = torch.load(tmp_path / "cut" / "model.pt", weights_only=False)["models"]["encoder"]
     for k in a:
         assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
+    # the epoch chosen on held-out normal clips, its criterion curve and the held-out list are the same
+    assert {"val_acc", "val_margin", "best_epoch", "chosen"} <= set(full.history.columns)
+    pd.testing.assert_frame_equal(resumed.history.drop(columns="seconds"), full.history.drop(columns="seconds"),
+                                  check_exact=False, atol=1e-6)
+    meta_full = json.loads((tmp_path / "full" / "config.json").read_text())
+    meta_cut = json.loads((tmp_path / "cut" / "config.json").read_text())
+    assert meta_cut["validation"] == meta_full["validation"] and len(meta_full["validation"]["paths"]) == 2
+    sel_full, sel_cut = meta_full["selection"], meta_cut["selection"]
+    assert sel_cut["chosen_epoch"] == sel_full["chosen_epoch"] == int(full.history.loc[full.history["chosen"], "epoch"].iloc[0])
+    assert sel_cut["val_acc"] == pytest.approx(sel_full["val_acc"]) and sel_full["epochs_run"] == 3
     again = train(df, "fan", cfg, tmp_path / "cut", progress=False)
     assert again.status == "cached"
 
