@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
             tab = table(clips)
             print(f"\n## {layout}, {args.scale} scale, seed {args.seed}, generator v{synth.GENERATOR_VERSION}: "
                   f"ID classifier on normal training clips ({time.time() - t:.0f} s)\n")
-            print(tab.round(3).to_string(index=False))
+            print(tab.round(3).to_string(index=False), flush=True)
             print(f"mean balanced accuracy over types: {tab.balanced_acc.mean():.3f}")
 
 
