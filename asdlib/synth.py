@@ -6,9 +6,12 @@ bands). Every sound model and anomaly kind is documented in `docs/synthetic_data
 
 The generator lets every chapter run offline. Each machine type has a small,
 physically motivated sound model (rotation harmonics, blade-pass / gear-mesh lines,
-shaped flow noise, strokes, clicks, belts), each machine ID (2020) or section (2022)
-has stable parameters drawn from a seeded random generator, and each clip adds small
-variations and coloured factory background noise at a random SNR. Anomalies come in
+shaped flow noise, strokes, clicks, belts) with one seeded "product model" per type;
+each machine ID (2020) or section (2022) is a copy of that model within small
+manufacturing and installation tolerances (2022 sections also differ by their attribute
+values), so IDs of one type are about as alike as real units of one model; each clip
+varies in load, microphone placement and gain, and gets coloured factory background noise
+at a random SNR. Anomalies come in
 several documented kinds per machine type, about half of them low-frequency
 (< ~1 kHz) and half high-frequency (> ~2 kHz), with random, often subtle severities.
 The premise "anomalies live in high frequencies" is therefore *not* built into the
@@ -90,21 +93,21 @@ _ROTATING = ("fan", "pump", "bearing", "gearbox", "ToyCar", "ToyTrain")
 
 SOUND_MODELS: dict[str, str] = {
     "fan": "rotation fundamental (15-30 Hz) + harmonics, strong blade-pass line (5-9 blades) "
-    "and its harmonics, dominant broadband flow noise with a per-ID spectral envelope "
+    "and its harmonics, dominant broadband flow noise with the model's spectral envelope "
     "(tilt + resonances), flow noise amplitude-modulated at the blade-pass rate",
     "pump": "rotation fundamental (20-50 Hz) + harmonics, vane-pass line (5-8 vanes), "
-    "broadband fluid-flow noise with a per-ID envelope",
-    "bearing": "shaft rotation (15-40 Hz) + weak harmonics, rolling noise shaped by a per-section "
+    "broadband fluid-flow noise with the model's envelope",
+    "bearing": "shaft rotation (15-40 Hz) + weak harmonics, rolling noise shaped by the model's "
     "envelope; the `vel` attribute sets the speed, `loc` the microphone colouring",
     "gearbox": "shaft rotation (10-20 Hz) + gear-mesh line (20-35 teeth) with +-1x sidebands and "
     "mesh harmonics, motor noise; `volt` sets the speed, `wt` the load (mesh level)",
     "slider": "periodic strokes (period 0.8-2 s): motor whine (60-150 Hz harmonics) and rail "
     "friction noise gated by the stroke velocity, damped-mode impacts at both stroke ends",
-    "valve": "per-ID open/close pattern (cycle 1-3 s, 1-3 openings): solenoid clicks (damped "
+    "valve": "the model's open/close pattern (cycle 1-3 s, 1-3 openings): solenoid clicks (damped "
     "modes 0.4-5 kHz) at each opening and closing, band-limited flow noise and a weak "
     "solenoid hum while open",
     "ToyCar": "motor rotation (60-120 Hz) + many harmonics, gear-mesh order (6-12), rolling "
-    "noise with a per-ID envelope",
+    "noise with the model's envelope",
     "ToyTrain": "motor rotation (40-90 Hz) + harmonics, rail-joint clicks at a regular "
     "interval (0.3-0.8 s), rolling noise",
     "ToyConveyor": "motor hum (40-70 Hz + harmonics), roller rattle noise amplitude-modulated "
@@ -388,8 +391,8 @@ def unit_params(machine_type: str, unit: str, seed: int = 0, layout: str = "dcas
     p.tilt_db += float(rng.normal(0, tol["tilt"]))
     p.tonal_db += float(rng.normal(0, tol["tonal_db"]))
     p.period *= float(np.exp(rng.normal(0, tol["period"])))
-    p.pattern = tuple((float(np.mod(s + rng.normal(0, tol["pattern"]), 1.0)), float(d * np.exp(rng.normal(0, 5 * tol["pattern"]))))
-                      for s, d in p.pattern)
+    p.pattern = tuple((float(np.mod(s + rng.normal(0, tol["pattern"]), 1.0)),
+                       float(d * np.exp(rng.normal(0, 5 * tol["pattern"])))) for s, d in p.pattern)
     p.modes = p.modes.copy()
     p.modes[:, 0] *= 2 ** rng.normal(0, tol["mode_oct"], len(p.modes))
     p.impact_db += float(rng.normal(0, tol["impact_db"]))
