@@ -117,6 +117,11 @@ def calibration_table(layout: str, scale: str | synth.ScaleSpec, seed: int, work
     what = "official score" if layout == "dcase2022" else "mean AUC over types"
     print(f"1-NN {what}: {value:.3f}, 95 % bootstrap interval over test clips {lo:.3f}-{hi:.3f} "
           f"(+-{(hi - lo) / 2 * 100:.1f} points)", flush=True)
+    if layout == "dcase2020":
+        for mt, g in scores.groupby("machine_type"):
+            v, lo, hi = bootstrap_interval(g.reset_index(drop=True), n_boot=100)
+            print(f"  {mt}: mean AUC over IDs {v:.3f}, 95 % interval {lo:.3f}-{hi:.3f} (+-{(hi - lo) / 2 * 100:.1f})",
+                  flush=True)
     return auc_tables(scores)
 
 

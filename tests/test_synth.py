@@ -230,9 +230,9 @@ def test_book_scale_counts_from_the_plan() -> None:
     assert c20.groupby("machine_type").unit.nunique().to_dict() == {mt: 3 for mt in synth.MACHINE_TYPES["dcase2020"]}
     per = c20.set_index(["machine_type", "unit", "split", "label"]).clips
     assert (per.xs(("train", "normal"), level=("split", "label")) == 128).all()
-    assert (per.xs(("test", "normal"), level=("split", "label")) == 50).all()
-    assert (per.xs(("test", "anomaly"), level=("split", "label")) == 50).all()
-    assert c20.clips.sum() == 6 * 3 * (128 + 50 + 50) and (c20.duration == 10.0).all()
+    assert (per.xs(("test", "normal"), level=("split", "label")) == 100).all()
+    assert (per.xs(("test", "anomaly"), level=("split", "label")) == 100).all()
+    assert c20.clips.sum() == 6 * 3 * (128 + 100 + 100) and (c20.duration == 10.0).all()
     c22 = synth.plan_counts("dcase2022", "book")
     per = c22.set_index(["machine_type", "unit", "domain", "split", "label"]).clips
     assert len(per) == 7 * 3 * 6
