@@ -222,3 +222,73 @@ def test_default_root_and_ensure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert synth.ensure("dcase2022", "tiny", seed=3) == root
     assert (root / "SYNTH_INFO.json").exists() and (root / "fan" / "attributes_00.csv").exists()
     assert synth.ensure("dcase2022", "tiny", seed=3) == root and calls == [1]  # cached: no second run
+
+
+def test_book_scale_counts_from_the_plan() -> None:
+    """Book scale is in the methods' working regime (counted from the plan, nothing synthesised)."""
+    c20 = synth.plan_counts("dcase2020", "book")
+    assert c20.groupby("machine_type").unit.nunique().to_dict() == {mt: 3 for mt in synth.MACHINE_TYPES["dcase2020"]}
+    per = c20.set_index(["machine_type", "unit", "split", "label"]).clips
+    assert (per.xs(("train", "normal"), level=("split", "label")) == 128).all()
+    assert (per.xs(("test", "normal"), level=("split", "label")) == 100).all()
+    assert (per.xs(("test", "anomaly"), level=("split", "label")) == 100).all()
+    assert c20.clips.sum() == 6 * 3 * (128 + 100 + 100) and (c20.duration == 10.0).all()
+    c22 = synth.plan_counts("dcase2022", "book")
+    per = c22.set_index(["machine_type", "unit", "domain", "split", "label"]).clips
+    assert len(per) == 7 * 3 * 6
+    assert (per.xs(("source", "train", "normal"), level=("domain", "split", "label")) == 128).all()
+    assert (per.xs(("target", "train", "normal"), level=("domain", "split", "label")) == 10).all()
+    for dom in ("source", "target"):
+        for lab in ("normal", "anomaly"):
+            assert (per.xs((dom, "test", lab), level=("domain", "split", "label")) == 50).all()
+    # tiny stays small, full has the real sizes
+    assert synth.plan_counts("dcase2020", "tiny").clips.sum() == 144
+    assert synth.plan_counts("dcase2022", "tiny").clips.sum() == 315
+    full = synth.plan_counts("dcase2020", "full")
+    assert full.clips.sum() == 23 * (1000 + 150 + 150)
+    assert set(full[full.machine_type == "ToyCar"].duration) == {11.0}
+    assert synth.plan_counts("dcase2022", "full").clips.sum() == 7 * 3 * (990 + 10 + 2 * (50 + 50))
+    with pytest.raises(ValueError, match="scale"):
+        synth.plan_counts("dcase2020", "huge")
+
+
+def test_units_are_copies_of_one_product_model() -> None:
+    """IDs of one type share the product model (blade count, speed within tolerances)."""
+    for layout, mt, units in (("dcase2020", "fan", synth.DCASE2020_IDS["fan"]),
+                              ("dcase2020", "ToyCar", synth.DCASE2020_IDS["ToyCar"])):
+        ps = [synth.unit_params(mt, u, seed=5, layout=layout) for u in units]
+        assert len({p.special_order for p in ps}) == 1
+        f0 = np.array([p.f0 for p in ps])
+        assert f0.max() / f0.min() < 1.06  # tolerances of a few %, not a new machine per ID
+        assert len(set(f0)) == len(f0)  # but not identical copies
+    # a 2022 section's target domain changes an attribute of the same unit
+    s, t = (synth.unit_params("fan", "section_00", seed=5, layout="dcase2022", domain=d) for d in ("source", "target"))
+    assert s.attributes != t.attributes and s.special_order == t.special_order
+
+
+def _id_accuracy(machine_type: str, n_per_id: int, seed: int, duration: float) -> float:
+    """Balanced accuracy of the linear ID classifier of bench_id_separability (5-fold CV)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from asdlib import features
+
+    x, y = [], []
+    for uid in synth.DCASE2020_IDS[machine_type][:3]:
+        p = synth.unit_params(machine_type, uid, seed=seed)
+        for i in range(n_per_id):
+            wave = synth.synth_clip(machine_type, p, np.random.default_rng([seed, i, int(uid[-2:])]), duration=duration)
+            x.append(features.logmel(wave).mean(axis=1))
+            y.append(uid)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    return float(cross_val_score(clf, np.stack(x), np.array(y), cv=cv, scoring="balanced_accuracy").mean())
+
+
+def test_machine_ids_are_not_trivially_separable() -> None:
+    """Generator v1 IDs were separable at 99-100 % by a linear classifier on the mean log-mel;
+    real units of one model are not (DCASE 2020 ToyCar: about 0.9). Fixed seed, one type."""
+    acc = _id_accuracy("pump", n_per_id=20, seed=1, duration=10.0)
+    assert 0.45 < acc < 0.95, acc  # distinguishable (chance 0.33), not trivially
