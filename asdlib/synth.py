@@ -42,15 +42,13 @@ import soundfile as sf
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import oaconvolve
 
+from .data import format_attributes
+from .dcase import LAYOUTS, MACHINE_TYPES, check_layout
+from .files import locked, replace_tree
+
 GENERATOR_VERSION = "2"
 SR = 16000
-LAYOUTS = ("dcase2020", "dcase2022")
 SCALES = ("tiny", "book", "full")
-
-MACHINE_TYPES: dict[str, list[str]] = {
-    "dcase2020": ["fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor"],
-    "dcase2022": ["bearing", "fan", "gearbox", "slider", "ToyCar", "ToyTrain", "valve"],
-}
 
 #: Development machine IDs of DCASE 2020 Task 2 (tiny / book use the first 2 / 3).
 DCASE2020_IDS: dict[str, list[str]] = {
@@ -951,22 +949,17 @@ class _ClipSpec:
 
 
 def _check_layout(layout: str) -> None:
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    check_layout(layout)
 
 
 def _check_types(layout: str, machines: Iterable[str]) -> list[str]:
     machines = list(machines)
     bad = [m for m in machines if m not in MACHINE_TYPES[layout]]
     if bad:
-        raise ValueError(f"unknown machine type(s) {bad} for {layout}; choose from {MACHINE_TYPES[layout]}")
+        raise ValueError(f"unknown machine type(s) {bad} for {layout}; choose from {list(MACHINE_TYPES[layout])}")
     if not machines:
         raise ValueError("machines must name at least one machine type")
     return machines
-
-
-def _attr_string(attrs: Mapping[str, str]) -> str:
-    return "_".join(f"{k}_{v}" for k, v in attrs.items())
 
 
 def _units(layout: str, machine_type: str, spec: ScaleSpec) -> list[str]:
@@ -999,7 +992,7 @@ def _plan(layout: str, spec: ScaleSpec, machines: Sequence[str], seed: int) -> l
                         out.append(_ClipSpec(layout, mt, unit, split, "source", label, i, dur, seed, kind, rel, ""))
             else:
                 for di, domain in enumerate(("source", "target")):
-                    attrs = _attr_string(_attributes_for(mt, unit, domain, seed)[0])
+                    attrs = format_attributes(_attributes_for(mt, unit, domain, seed)[0])
                     n_train = spec.train_source_2022 if domain == "source" else spec.train_target_2022
                     for split, label, count in (("train", "normal", n_train), ("test", "normal", spec.test_normal_2022),
                                                 ("test", "anomaly", spec.test_anomaly_2022)):
@@ -1140,12 +1133,7 @@ def _move_into_place(tmp: Path, out: Path, overwrite: bool) -> None:
     if out.exists():
         if _is_nonempty_dir(out) and not overwrite:
             raise FileExistsError(f"output folder {out} appeared while generating and is not empty")
-        trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.replace(out, trash / "old")
-        os.replace(tmp, out)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
+    replace_tree(tmp, out)
 
 
 def _write_attribute_csvs(root: Path, manifest: pd.DataFrame) -> None:
@@ -1183,13 +1171,7 @@ def ensure(layout: str, scale: str = "book", seed: int = 0, workers: int | None 
     if (root / "SYNTH_INFO.json").exists():
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = root.parent / f".{root.name}.lock"
-    with open(lock_path, "a+") as fh:
-        try:
-            import fcntl
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        except ImportError:  # Windows: rely on the atomic rename below
-            pass
+    with locked(root.parent / f".{root.name}.lock", what=f"the synthetic set {root.name}"):
         if not (root / "SYNTH_INFO.json").exists():
             generate(root, layout=layout, scale=scale, seed=seed, workers=workers, progress=progress,
                      overwrite=True)
