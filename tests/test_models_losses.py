@@ -37,6 +37,34 @@ def test_encoder_default_size_and_gradients() -> None:
     assert enc.stem[0].weight.grad.abs().sum() > 0
 
 
+def test_encoder_is_channels_last_and_computes_conv_bn_relu_pool() -> None:
+    # speed layout: channels-last weights and feature maps; the stem pools before its ReLU. The
+    # function (and its gradients) is that of the documented conv - BN - ReLU - max-pool stem, in NCHW.
+    torch.manual_seed(0)
+    enc = Mo.Encoder(n_mels=64, width=8, depth=3, emb_dim=16)
+    x = torch.randn(6, 1, 64, 40)
+    assert enc.stages[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert enc.features(x).is_contiguous(memory_format=torch.channels_last)
+    ref = Mo.Encoder(n_mels=64, width=8, depth=3, emb_dim=16).to(memory_format=torch.contiguous_format)
+    ref.load_state_dict(enc.state_dict())
+    assert sorted(enc.state_dict()) == sorted(ref.state_dict())
+    assert not ref.stages[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
+
+    def reference(m: Mo.Encoder, inp: torch.Tensor) -> torch.Tensor:
+        conv, bn, pool, _ = m.stem
+        h = pool(F.relu(bn(conv(inp))))  # the textbook order, NCHW
+        h = m.stages(h).flatten(1, 2)
+        return m.fc(torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1))
+
+    out, want = enc(x), reference(ref, x)
+    assert torch.allclose(out, want, atol=1e-4), float((out - want).abs().max())
+    out.pow(2).sum().backward()
+    want.pow(2).sum().backward()
+    for (name, p), q in zip(enc.named_parameters(), ref.parameters()):
+        assert torch.allclose(p.grad, q.grad, rtol=1e-3, atol=1e-4), name
+    assert torch.allclose(enc.stem[1].running_var, ref.stem[1].running_var)
+
+
 def test_encoder_rejects_wrong_input() -> None:
     enc = Mo.Encoder(n_mels=64, width=4, depth=2)
     with pytest.raises(ValueError, match="n_mels=64"):
