@@ -8,8 +8,10 @@ projection head (``methods.build_models``) on both views, SupCon, backward, Adam
 ``ae``: a shuffled batch of 512 stacked-frame vectors, MSE, backward, Adam step. Segments/s
 counts the batch's segments (64 per step, each seen in two views), as the trainer's epochs do.
 
-Timings on a shared machine are noisy: every figure is the median over ``--rounds`` rounds of
-the per-round time. ``--compare DIR`` times a second checkout's ``asdlib`` (e.g. the commit
+Timings on a shared machine are noisy: every figure is the median over ``--rounds`` rounds (one
+synthetic epoch each), both per second of wall-clock time and per second of this process's CPU
+time (``time.process_time``; with ``--threads 1`` the latter is what another load on the machine
+disturbs least, and what a quiet machine's wall clock would show). ``--compare DIR`` times a second checkout's ``asdlib`` (e.g. the commit
 before a speed change, ``git worktree add ../asd-base <commit>``) in the same process, in
 alternating rounds, and prints the ratio ``this / DIR`` (> 1: this checkout is faster).
 Issue 9 asks for >= 2x the training throughput of commit ``aec4820`` on the same machine.
@@ -74,8 +76,8 @@ class ContrastiveBench:
         self.views = methods.build_views(cfg, (-45.0, 12.0))
         self.epoch = 0
 
-    def epoch_time(self) -> tuple[float, int]:
-        """Seconds for one pass over the data set, and the segments it trained on."""
+    def epoch_time(self) -> tuple[float, float, int]:
+        """Wall and CPU seconds for one pass over the data set, and the segments it trained on."""
         cfg, enc, proj = self.cfg, self.models["encoder"], self.models["projector"]
         for m in self.models.values():
             m.train()
@@ -85,7 +87,7 @@ class ContrastiveBench:
                                              generator=torch.Generator().manual_seed(self.epoch), num_workers=0)
         self.epoch += 1
         n = 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for x, y in loader:
             v1, v2, _ = self.views.draw(x)
             z = proj(enc(torch.cat([v1, v2])))
@@ -95,7 +97,7 @@ class ContrastiveBench:
             self.opt.step()
             loss.item()
             n += len(x)
-        return time.perf_counter() - t0, n
+        return time.perf_counter() - t0, time.process_time() - c0, n
 
 
 class AEBench:
@@ -110,11 +112,11 @@ class AEBench:
         self.batch = 512
         self.epoch = 0
 
-    def epoch_time(self) -> tuple[float, int]:
+    def epoch_time(self) -> tuple[float, float, int]:
         self.ae.train()
         order = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(self.epoch))
         self.epoch += 1
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for i in range(0, len(self.data), self.batch):
             xb = self.data[order[i:i + self.batch]]
             loss = torch.nn.functional.mse_loss(self.ae(xb), xb)
@@ -122,18 +124,20 @@ class AEBench:
             loss.backward()
             self.opt.step()
             loss.item()
-        return time.perf_counter() - t0, len(self.data)
+        return time.perf_counter() - t0, time.process_time() - c0, len(self.data)
 
 
-def throughput(benches: dict[str, object], rounds: int) -> dict[str, list[float]]:
-    """Items/s per round for each bench, the benches alternating within every round (after one warm-up)."""
+def throughput(benches: dict, rounds: int) -> dict[str, dict]:
+    """Items per wall second and per CPU second, per round, for each bench; the benches alternate
+    within every round (after one warm-up round)."""
     for b in benches.values():
         b.epoch_time()  # warm-up: allocations, oneDNN primitive caches, the mixup bank
-    rates: dict[str, list[float]] = {k: [] for k in benches}
+    rates: dict = {k: {"wall": [], "cpu": []} for k in benches}
     for _ in range(rounds):
         for k, b in benches.items():
-            t, n = b.epoch_time()
-            rates[k].append(n / t)
+            wall, cpu, n = b.epoch_time()
+            rates[k]["wall"].append(n / wall)
+            rates[k]["cpu"].append(n / cpu)
     return rates
 
 
@@ -195,21 +199,23 @@ def main() -> None:
             benches[(task, tag)] = AEBench(lib) if task == "ae" else ContrastiveBench(lib, task)
     rates = throughput(benches, a.rounds)
 
-    print(f"threads: {a.threads}, torch {torch.__version__}, {a.rounds} rounds (median)"
+    print(f"threads: {a.threads}, torch {torch.__version__}, {a.rounds} rounds (medians)"
           + (f"; ref = {a.compare}" if a.compare else ""))
-    head = f"{'train':<16} {'this':>18}" + (f" {'ref':>18} {'this/ref':>9}" if a.compare else "")
+    head = f"{'train':<15} {'clock':<5} {'this':>9}" + (f" {'ref':>9} {'this/ref':>9}" if a.compare else "")
     print(head)
     for task, unit in what.items():
-        med = statistics.median(rates[(task, "this")])
-        line = f"{task:<16} {med:>7.0f} {unit:<10}"
-        if a.compare:
-            ref = statistics.median(rates[(task, "ref")])
-            ratios = [x / y for x, y in zip(rates[(task, "this")], rates[(task, "ref")])]
-            line += f" {ref:>7.0f} {unit:<10} {statistics.median(ratios):>8.2f}x"
-        print(line)
+        for clock in ("cpu", "wall"):
+            this = rates[(task, "this")][clock]
+            line = f"{task:<15} {clock:<5} {statistics.median(this):>9.0f}"
+            if a.compare:
+                ref = rates[(task, "ref")][clock]
+                ratios = [x / y for x, y in zip(this, ref)]
+                line += f" {statistics.median(ref):>9.0f} {statistics.median(ratios):>8.2f}x"
+            print(f"{line}  {unit} per {clock} second")
     if not a.no_scoring:
-        for row in scoring_rows(libs["this"], 20):
-            print(f"{row[0]:<50} {row[1]:>14}  {row[2]}")
+        for tag, lib in libs.items():
+            for row in scoring_rows(lib, 20):
+                print(f"{row[0] + (' [ref]' if tag == 'ref' else ''):<56} {row[1]:>14}  {row[2]}")
 
 
 if __name__ == "__main__":
