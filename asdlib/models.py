@@ -68,13 +68,13 @@ class Encoder(nn.Module):
 
     Width 32 / depth 4 (about 0.75 M parameters) trains on a 2-core CPU; use width 64+ on a GPU.
 
-    Speed (``benchmarks/bench_train.py``): the weights are stored channels-last (NHWC) and
-    inputs are made channels-last, the layout in which oneDNN's CPU convolutions, batch norm
-    and max-pool are fastest (and cuDNN's preferred one); the stem applies its ReLU after the
-    max-pool, on a quarter of the values. Both leave the function unchanged: max-pool and ReLU
-    commute exactly (also their gradients), and the layout only changes the order of float
-    operations (outputs agree to ~1e-5). ``model.to(memory_format=torch.contiguous_format)``
-    switches back to NCHW; state dicts are the same either way.
+    Speed (``benchmarks/bench_train.py``): on the CPU the convolution weights, and so every
+    feature map, are stored channels-last (NHWC), the layout in which oneDNN's convolutions,
+    batch norm and max-pool are fastest; on any other device (CUDA, MPS) they stay in the
+    default NCHW layout (the encoder switches whenever it is moved, e.g. by ``.to(device)``).
+    The stem applies its ReLU after the max-pool, on a quarter of the values. Neither changes
+    the function: max-pool and ReLU commute exactly (their gradients too), and the layout only
+    changes the order of float operations (outputs agree to ~1e-5). State dicts are the same.
 
     Args:
         n_mels: mel bands of the input (fixes the size of the final linear layer).
@@ -107,7 +107,21 @@ class Encoder(nn.Module):
         self.out_mels = self._reduced(n_mels)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(2 * self.out_channels * self.out_mels, emb_dim)
-        self.to(memory_format=torch.channels_last)  # oneDNN's fast layout (see the class docstring)
+        self._set_layout()
+
+    def _set_layout(self) -> None:
+        """Channels-last convolution weights on the CPU, NCHW elsewhere (see the class docstring)."""
+        for p in self.parameters():
+            if p.dim() == 4:
+                fmt = torch.channels_last if p.device.type == "cpu" else torch.contiguous_format
+                new = torch.empty_like(p.data, memory_format=fmt)  # exact strides (also for 1 channel)
+                if new.stride() != p.stride():
+                    p.data = new.copy_(p.data)
+
+    def _apply(self, fn, *args, **kwargs):  # every .to() / .cuda() / .cpu() ends here
+        out = super()._apply(fn, *args, **kwargs)
+        self._set_layout()
+        return out
 
     def _reduced(self, n: int) -> int:
         """Size of an axis of length ``n`` after the stem and stages."""
@@ -126,7 +140,7 @@ class Encoder(nn.Module):
         if x.shape[2] != self.n_mels:
             raise ValueError(f"Encoder: input has {x.shape[2]} mel bands, the encoder was built for "
                              f"n_mels={self.n_mels}")
-        h = self.features(x.contiguous(memory_format=torch.channels_last))  # [B, C, M', T']
+        h = self.features(x)  # [B, C, M', T'] (channels-last on the CPU: the weights' layout)
         h = h.flatten(1, 2)  # [B, C * M', T']
         pooled = torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)
         return self.fc(self.dropout(pooled))

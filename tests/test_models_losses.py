@@ -44,8 +44,15 @@ def test_encoder_is_channels_last_and_computes_conv_bn_relu_pool() -> None:
     enc = Mo.Encoder(n_mels=64, width=8, depth=3, emb_dim=16)
     x = torch.randn(6, 1, 64, 40)
     assert enc.stages[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert enc.stem[0].weight.stride() == (9, 1, 3, 1)  # one input channel: NHWC strides all the same
+    assert enc.stem(x).is_contiguous(memory_format=torch.channels_last)
     assert enc.features(x).is_contiguous(memory_format=torch.channels_last)
-    ref = Mo.Encoder(n_mels=64, width=8, depth=3, emb_dim=16).to(memory_format=torch.contiguous_format)
+    ref = Mo.Encoder(n_mels=64, width=8, depth=3, emb_dim=16).to("meta")  # off the CPU: NCHW
+    assert not ref.stages[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert ref.to_empty(device="cpu").stages[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    for m in ref.modules():
+        for name, p in m.named_parameters(recurse=False):  # NCHW copies of enc's weights, on the CPU
+            setattr(m, name, nn.Parameter(p.detach().contiguous()))
     ref.load_state_dict(enc.state_dict())
     assert sorted(enc.state_dict()) == sorted(ref.state_dict())
     assert not ref.stages[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
