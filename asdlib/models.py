@@ -72,9 +72,14 @@ class Encoder(nn.Module):
     feature map, are stored channels-last (NHWC), the layout in which oneDNN's convolutions,
     batch norm and max-pool are fastest; on any other device (CUDA, MPS) they stay in the
     default NCHW layout (the encoder switches whenever it is moved, e.g. by ``.to(device)``).
-    The stem applies its ReLU after the max-pool, on a quarter of the values. Neither changes
-    the function: max-pool and ReLU commute exactly (their gradients too), and the layout only
-    changes the order of float operations (outputs agree to ~1e-5). State dicts are the same.
+    The stem applies its ReLU after the max-pool, on a quarter of the values, and folds its
+    batch norm into the convolution (:meth:`stem_forward`): the batch statistics of a
+    convolution of the input are ``w . mean(patch)`` and ``w' Cov(patch) w``, from the 9 x 9
+    covariance of the input's 3 x 3 patches, so the full-resolution batch norm and its backward
+    pass disappear. None of this changes the function: max-pool and ReLU commute exactly
+    (their gradients too); the folded batch norm has the same output, gradients and running
+    statistics as ``nn.BatchNorm2d`` up to float rounding (outputs agree to ~1e-5), and the
+    layout only changes the order of float operations. State dicts are the same as before.
 
     Args:
         n_mels: mel bands of the input (fixes the size of the final linear layer).
@@ -130,9 +135,48 @@ class Encoder(nn.Module):
             n = math.ceil(n / 2)
         return n
 
+    def stem_forward(self, x: Tensor) -> Tensor:
+        """``self.stem(x)`` (conv - BN - max-pool - ReLU) with the batch norm folded into the conv.
+
+        In training mode the batch mean and (biased) variance of each output channel come from
+        the mean and covariance of the input's patches (the conv is linear in the patch); the
+        running statistics are updated exactly as ``nn.BatchNorm2d`` does (momentum, unbiased
+        variance, ``num_batches_tracked``). In eval mode the running statistics are folded.
+        Gradients flow through the statistics as they do through batch norm.
+        """
+        conv, bn = self.stem[0], self.stem[1]
+        w = conv.weight  # [C, 1, kh, kw]
+        if bn.training or bn.running_mean is None:
+            cols = F.unfold(x, conv.kernel_size, padding=conv.padding, stride=conv.stride)  # [B, K, L]
+            n = cols.shape[0] * cols.shape[2]
+            if n < 2:
+                raise ValueError(f"Encoder: training needs more than 1 value per channel in the stem "
+                                 f"(got input of shape {tuple(x.shape)})")
+            shift = x.detach().mean()  # covariance is shift-invariant; centring keeps float32 precise
+            cols = cols - shift
+            mu = cols.mean(dim=(0, 2))  # [K]
+            cov = torch.bmm(cols, cols.transpose(1, 2)).sum(0) / n - mu[:, None] * mu[None, :]
+            wf = w.flatten(1)  # [C, K]
+            mean = wf @ (mu + shift)
+            var = ((wf @ cov) * wf).sum(dim=1).clamp_min(0.0)
+            if bn.training and bn.track_running_stats:
+                with torch.no_grad():
+                    bn.num_batches_tracked.add_(1)
+                    m = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+                    bn.running_mean.mul_(1.0 - m).add_(mean.detach(), alpha=m)
+                    bn.running_var.mul_(1.0 - m).add_(var.detach() * (n / (n - 1)), alpha=m)
+        else:
+            mean, var = bn.running_mean, bn.running_var
+        scale = torch.rsqrt(var + bn.eps)
+        if bn.affine:
+            scale = scale * bn.weight
+        bias = -scale * mean + (bn.bias if bn.affine else 0.0)
+        h = F.conv2d(x, w * scale[:, None, None, None], bias, conv.stride, conv.padding)
+        return self.stem[3](self.stem[2](h))  # max-pool, then ReLU
+
     def features(self, x: Tensor) -> Tensor:
         """Convolutional feature map ``[B, C, M', T']``."""
-        return self.stages(self.stem(x))
+        return self.stages(self.stem_forward(x))
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != 1:
