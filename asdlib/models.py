@@ -153,7 +153,7 @@ class Encoder(nn.Module):
                 raise ValueError(f"Encoder: training needs more than 1 value per channel in the stem "
                                  f"(got input of shape {tuple(x.shape)})")
             shift = x.detach().mean()  # covariance is shift-invariant; centring keeps float32 precise
-            cols = cols - shift
+            cols = cols.sub_(shift)  # in place: unfold's backward does not need its output
             mu = cols.mean(dim=(0, 2))  # [K]
             cov = torch.bmm(cols, cols.transpose(1, 2)).sum(0) / n - mu[:, None] * mu[None, :]
             wf = w.flatten(1)  # [C, K]

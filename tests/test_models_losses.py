@@ -99,6 +99,10 @@ def test_folded_stem_batch_norm_matches_nn_batchnorm(momentum: float | None) -> 
     x = torch.randn(2, 1, 32, 9) * 12.0 - 40.0
     assert torch.allclose(enc.stem_forward(x), plain.stem(x), atol=2e-4)  # running statistics folded
     assert int(bn.num_batches_tracked) == 3  # eval mode updates nothing
+    # gradients through the batch statistics, also to the input: finite differences in float64
+    small = Mo.Encoder(n_mels=8, width=2, depth=1, emb_dim=4).double()
+    xd = torch.randn(3, 1, 8, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(small.stem_forward, (xd,), eps=1e-6, atol=1e-5)
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         Mo.Encoder(n_mels=2, width=2, depth=1).stem_forward(torch.randn(1, 1, 2, 2))
 
