@@ -382,10 +382,13 @@ class RandomResizeCrop(nn.Module):
     (BYOL-A pads with zeros *after* normalisation, i.e. with the mean). A region of size
     ``(M * U(freq_scale), T * U(time_scale))`` (clipped to the canvas) is cut at a random
     position and resized back to ``M x T`` with bicubic interpolation (``align_corners=True``
-    as in BYOL-A). Each sample gets its own crop. For speed the resize is done as two batched
+    as in BYOL-A). Each sample gets its own crop. For speed the resize is done as batched
     matrix products whose matrices are ``F.interpolate``'s own bicubic weights (see
-    ``_cubic_resize_matrix``), identical to calling ``F.interpolate`` on each crop; the
-    matrices of the whole batch are scattered at once from a cached table of every crop size. All channels
+    ``_cubic_resize_matrix``): the same linear map as calling ``F.interpolate`` on each crop
+    (equal up to float rounding). The matrices of the whole batch are scattered at once from a
+    cached table of every crop size, and the canvas is never built: with ``R`` and ``C`` the
+    row and column matrices, ``R canvas C = R' (x - fill) C' + fill (R 1)(1' C)``, where ``R'``
+    and ``C'`` are the parts of ``R`` and ``C`` that fall on the input. All channels
     of a sample share its crop and its fill (the first channel's mean), which
     :meth:`ViewPipeline.draw` uses to crop a view (channel 0) and its altered copy alike.
 
@@ -429,17 +432,12 @@ class RandomResizeCrop(nn.Module):
         cm = int(round(m * self.virtual_crop_scale[0]))
         ct = int(round(t * self.virtual_crop_scale[1]))
         fill = x[:, :1].mean(dim=(2, 3), keepdim=True)  # the sample's mean
-        i0, j0 = (cm - m) // 2, (ct - t) // 2
-        canvas = torch.empty(b, c, cm, ct, device=x.device, dtype=x.dtype)  # every element written once:
-        canvas[:, :, i0:i0 + m, j0:j0 + t] = x  # the input at the centre, the fill around it
-        for region in (canvas[:, :, :i0], canvas[:, :, i0 + m:], canvas[:, :, i0:i0 + m, :j0],
-                       canvas[:, :, i0:i0 + m, j0 + t:]):
-            if region.numel():
-                region.copy_(fill.expand_as(region))
+        i0, j0 = (cm - m) // 2, (ct - t) // 2  # where the input sits on the canvas
         ii, hs, jj, ws = self.crop_boxes(b, m, t)
         rows = _placed_resize_matrices(ii, hs, m, cm, x.device, x.dtype)[:, None]  # [B, 1, M, cm]
-        cols = _placed_resize_matrices(jj, ws, t, ct, x.device, x.dtype, transpose=True)[:, None]
-        return rows @ canvas @ cols  # cols: [B, 1, ct, T]
+        cols = _placed_resize_matrices(jj, ws, t, ct, x.device, x.dtype, transpose=True)[:, None]  # [B, 1, ct, T]
+        out = rows[:, :, :, i0:i0 + m] @ (x - fill) @ cols[:, :, j0:j0 + t, :]  # the input's part
+        return out.add_(fill * rows.sum(dim=3, keepdim=True) * cols.sum(dim=2, keepdim=True))  # the fill's part
 
     def extra_repr(self) -> str:
         return (f"virtual_crop_scale={self.virtual_crop_scale}, freq_scale={self.freq_scale}, "
