@@ -142,7 +142,9 @@ def _log_mix(x: Tensor, z: Tensor, a: Tensor, log_scale: float = DB_LOG_SCALE) -
     k = 1.0 / log_scale
     u = torch.log1p(-a).add(x, alpha=k)  # ln((1 - a) P(x)) - c / log_scale
     v = torch.log(a).add(z, alpha=k)  # ln(a P(z)) - c / log_scale
-    return torch.logaddexp(u, v).mul_(log_scale)
+    if u.requires_grad or v.requires_grad:  # out= does not support autograd
+        return torch.logaddexp(u, v).mul_(log_scale)
+    return torch.logaddexp(u, v, out=u).mul_(log_scale)  # in place: one fewer buffer
 
 
 def _check_log_scale(log_scale: float, name: str) -> float:
@@ -437,7 +439,7 @@ class RandomResizeCrop(nn.Module):
         rows = _placed_resize_matrices(ii, hs, m, cm, x.device, x.dtype)[:, None]  # [B, 1, M, cm]
         cols = _placed_resize_matrices(jj, ws, t, ct, x.device, x.dtype, transpose=True)[:, None]  # [B, 1, ct, T]
         out = rows[:, :, :, i0:i0 + m] @ (x - fill) @ cols[:, :, j0:j0 + t, :]  # the input's part
-        return out.add_(fill * rows.sum(dim=3, keepdim=True) * cols.sum(dim=2, keepdim=True))  # the fill's part
+        return out.addcmul_(fill * rows.sum(dim=3, keepdim=True), cols.sum(dim=2, keepdim=True))  # the fill's part
 
     def extra_repr(self) -> str:
         return (f"virtual_crop_scale={self.virtual_crop_scale}, freq_scale={self.freq_scale}, "

@@ -296,6 +296,10 @@ def test_log_mix_hand_computed_and_extreme_ranges() -> None:
     half = torch.full((1, 1, 1, 1), 0.5)
     assert torch.allclose(A._log_mix(x, z, half), torch.full_like(x, 10 * math.log10(5.5)), atol=1e-5)
     assert torch.equal(A._log_mix(x, z, torch.zeros_like(half)), x)  # a = 0: exactly x
+    # differentiable: d out / d x = 0.5 * 1 / (0.5 * 1 + 0.5 * 10) = 1 / 11 (power share of x)
+    xg = x.clone().requires_grad_(True)
+    A._log_mix(xg, z, half).sum().backward()
+    assert torch.allclose(xg.grad, torch.full_like(x, 1 / 11), atol=1e-6)
     # 1000 dB apart: no overflow or underflow; the quieter one adds nothing measurable
     loud = A._log_mix(torch.full((1, 1, 2, 2), 500.0), torch.full((1, 1, 2, 2), -500.0), half)
     assert torch.allclose(loud, torch.full_like(loud, 500.0 + 10 * math.log10(0.5)), atol=1e-3)
