@@ -135,14 +135,16 @@ def _log_mix(x: Tensor, z: Tensor, a: Tensor, log_scale: float = DB_LOG_SCALE) -
 
     With the default ``log_scale`` the values are dB: ``10 log10((1 - a) 10^(x/10) + a 10^(z/10))``.
     ``a`` is broadcast against ``x`` (one weight per sample). A common offset ``c`` (e.g. from
-    standardisation) cancels out. Computed after subtracting each sample's maximum, so powers
-    never overflow; float32 keeps ~87 natural-log units (~380 dB) of range below that maximum.
+    standardisation) cancels out. Computed as ``log_scale * logaddexp(ln(1 - a) + x / log_scale,
+    ln(a) + z / log_scale)`` in three passes over the data; ``logaddexp`` never overflows or
+    underflows (``a = 0`` gives ``x``, ``a = 1`` gives ``z``).
     """
-    dims = tuple(range(1, x.dim()))
-    m = torch.maximum(x.amax(dim=dims, keepdim=True), z.amax(dim=dims, keepdim=True))
     k = 1.0 / log_scale
-    mixed = (1.0 - a) * torch.exp((x - m) * k) + a * torch.exp((z - m) * k)
-    return m + torch.log(mixed.clamp_min(torch.finfo(mixed.dtype).tiny)) * log_scale
+    u = torch.log1p(-a).add(x, alpha=k)  # ln((1 - a) P(x)) - c / log_scale
+    v = torch.log(a).add(z, alpha=k)  # ln(a P(z)) - c / log_scale
+    if u.requires_grad or v.requires_grad:  # out= does not support autograd
+        return torch.logaddexp(u, v).mul_(log_scale)
+    return torch.logaddexp(u, v, out=u).mul_(log_scale)  # in place: one fewer buffer
 
 
 def _check_log_scale(log_scale: float, name: str) -> float:
@@ -202,7 +204,7 @@ class PreNormalize(nn.Module):
         self.std = float(std)
 
     def forward(self, x: Tensor) -> Tensor:
-        return (x - self.mean) / self.std
+        return torch.sub(x, self.mean).div_(self.std)  # (x - mean) / std, one new tensor
 
     def extra_repr(self) -> str:
         return f"mean={self.mean:.4g}, std={self.std:.4g}"
@@ -325,6 +327,53 @@ def _cubic_resize_matrix(n_in: int, n_out: int, device: torch.device, dtype: tor
 
 
 _RESIZE_CACHE: dict[tuple, Tensor] = {}
+_BAND_CACHE: dict[tuple, tuple[Tensor, Tensor]] = {}
+
+
+def _resize_bands(n_out: int, n_canvas: int, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """The non-zero entries of every resize matrix ``h -> n_out`` for ``h = 1 .. n_canvas``.
+
+    Returns ``(cols, weights)``, both ``[n_canvas, n_out, K]`` (``K <= 4`` for bicubic): row ``i``
+    of the matrix of size ``h`` is ``weights[h - 1, i]`` at columns ``cols[h - 1, i]`` (unused
+    slots: weight 0 at column 0). The weights are :func:`_cubic_resize_matrix`'s, bit for bit.
+    """
+    key = (n_out, n_canvas, str(device), dtype)
+    bands = _BAND_CACHE.get(key)
+    if bands is None:
+        mats = [_cubic_resize_matrix(h, n_out, torch.device("cpu"), dtype) for h in range(1, n_canvas + 1)]
+        k = max(int((mat != 0).sum(dim=1).max()) for mat in mats)
+        cols = torch.zeros(n_canvas, n_out, k, dtype=torch.long)
+        weights = torch.zeros(n_canvas, n_out, k, dtype=dtype)
+        for h, mat in enumerate(mats):
+            for i in range(n_out):
+                nz = torch.nonzero(mat[i]).flatten()
+                cols[h, i, :len(nz)] = nz
+                weights[h, i, :len(nz)] = mat[i, nz]
+        bands = (cols.to(device), weights.to(device))
+        _BAND_CACHE[key] = bands
+    return bands
+
+
+def _placed_resize_matrices(starts: np.ndarray, sizes: np.ndarray, n_out: int, n_canvas: int,
+                            device: torch.device, dtype: torch.dtype, transpose: bool = False) -> Tensor:
+    """``[B, n_out, n_canvas]``: for sample ``k`` the resize matrix ``sizes[k] -> n_out`` of
+    :func:`_cubic_resize_matrix` in columns ``starts[k] : starts[k] + sizes[k]``, zeros elsewhere
+    (``transpose=True``: its transpose, ``[B, n_canvas, n_out]``, contiguous).
+
+    Made for the whole batch at once by scattering each row's (at most 4) bicubic weights from a
+    cached table into zeros: no per-sample loop, and the values are bit for bit those of
+    :func:`_cubic_resize_matrix` (each weight is added to an exact zero once).
+    """
+    cols, weights = _resize_bands(n_out, n_canvas, device, dtype)
+    pick = torch.as_tensor(np.asarray(sizes) - 1, dtype=torch.long).to(device)
+    start = torch.as_tensor(np.asarray(starts), dtype=torch.long).to(device)[:, None, None]
+    idx, w = cols.index_select(0, pick) + start, weights.index_select(0, pick)  # [B, n_out, K]
+    b = len(pick)
+    if transpose:
+        out = torch.zeros(b, n_canvas, n_out, device=device, dtype=dtype)
+        return out.scatter_add_(1, idx.transpose(1, 2), w.transpose(1, 2))
+    out = torch.zeros(b, n_out, n_canvas, device=device, dtype=dtype)
+    return out.scatter_add_(2, idx, w)
 
 
 class RandomResizeCrop(nn.Module):
@@ -335,9 +384,13 @@ class RandomResizeCrop(nn.Module):
     (BYOL-A pads with zeros *after* normalisation, i.e. with the mean). A region of size
     ``(M * U(freq_scale), T * U(time_scale))`` (clipped to the canvas) is cut at a random
     position and resized back to ``M x T`` with bicubic interpolation (``align_corners=True``
-    as in BYOL-A). Each sample gets its own crop. For speed the resize is done as two batched
+    as in BYOL-A). Each sample gets its own crop. For speed the resize is done as batched
     matrix products whose matrices are ``F.interpolate``'s own bicubic weights (see
-    ``_cubic_resize_matrix``), identical to calling ``F.interpolate`` on each crop. All channels
+    ``_cubic_resize_matrix``): the same linear map as calling ``F.interpolate`` on each crop
+    (equal up to float rounding). The matrices of the whole batch are scattered at once from a
+    cached table of every crop size, and the canvas is never built: with ``R`` and ``C`` the
+    row and column matrices, ``R canvas C = R' (x - fill) C' + fill (R 1)(1' C)``, where ``R'``
+    and ``C'`` are the parts of ``R`` and ``C`` that fall on the input. All channels
     of a sample share its crop and its fill (the first channel's mean), which
     :meth:`ViewPipeline.draw` uses to crop a view (channel 0) and its altered copy alike.
 
@@ -380,16 +433,13 @@ class RandomResizeCrop(nn.Module):
         b, c, m, t = x.shape
         cm = int(round(m * self.virtual_crop_scale[0]))
         ct = int(round(t * self.virtual_crop_scale[1]))
-        canvas = x[:, :1].mean(dim=(2, 3), keepdim=True).expand(b, c, cm, ct).clone()  # the sample's mean
-        i0, j0 = (cm - m) // 2, (ct - t) // 2
-        canvas[:, :, i0:i0 + m, j0:j0 + t] = x
+        fill = x[:, :1].mean(dim=(2, 3), keepdim=True)  # the sample's mean
+        i0, j0 = (cm - m) // 2, (ct - t) // 2  # where the input sits on the canvas
         ii, hs, jj, ws = self.crop_boxes(b, m, t)
-        rows = torch.zeros(b, 1, m, cm, device=x.device, dtype=x.dtype)  # [B, 1, M, cm]
-        cols = torch.zeros(b, 1, ct, t, device=x.device, dtype=x.dtype)  # [B, 1, ct, T]
-        for k in range(b):
-            rows[k, 0, :, ii[k]:ii[k] + hs[k]] = _cubic_resize_matrix(int(hs[k]), m, x.device, x.dtype)
-            cols[k, 0, jj[k]:jj[k] + ws[k], :] = _cubic_resize_matrix(int(ws[k]), t, x.device, x.dtype).T
-        return rows @ canvas @ cols
+        rows = _placed_resize_matrices(ii, hs, m, cm, x.device, x.dtype)[:, None]  # [B, 1, M, cm]
+        cols = _placed_resize_matrices(jj, ws, t, ct, x.device, x.dtype, transpose=True)[:, None]  # [B, 1, ct, T]
+        out = rows[:, :, :, i0:i0 + m] @ (x - fill) @ cols[:, :, j0:j0 + t, :]  # the input's part
+        return out.addcmul_(fill * rows.sum(dim=3, keepdim=True), cols.sum(dim=2, keepdim=True))  # the fill's part
 
     def extra_repr(self) -> str:
         return (f"virtual_crop_scale={self.virtual_crop_scale}, freq_scale={self.freq_scale}, "
@@ -548,6 +598,8 @@ class _BandAugment(nn.Module):
             else:
                 partner = torch.zeros(1, dtype=torch.long, device=x.device)
             a = s * _rand((b, 1, 1, 1), g, x)
+            if b == 1:  # the partner is the clip itself: mixing it with itself changes nothing
+                return sel.clone()
             return _log_mix(sel, sel[partner], a, self.log_scale)
         # gain: smooth random gain curve over the selected bands, constant in time; each control
         # point moves by U(0.5, 1) * GAIN_DB * strength dB, up or down at random

@@ -68,6 +68,19 @@ class Encoder(nn.Module):
 
     Width 32 / depth 4 (about 0.75 M parameters) trains on a 2-core CPU; use width 64+ on a GPU.
 
+    Speed (``benchmarks/bench_train.py``): on the CPU the convolution weights, and so every
+    feature map, are stored channels-last (NHWC), the layout in which oneDNN's convolutions,
+    batch norm and max-pool are fastest; on any other device (CUDA, MPS) they stay in the
+    default NCHW layout (the encoder switches whenever it is moved, e.g. by ``.to(device)``).
+    The stem applies its ReLU after the max-pool, on a quarter of the values, and folds its
+    batch norm into the convolution (:meth:`stem_forward`): the batch statistics of a
+    convolution of the input are ``w . mean(patch)`` and ``w' Cov(patch) w``, from the 9 x 9
+    covariance of the input's 3 x 3 patches, so the full-resolution batch norm and its backward
+    pass disappear. None of this changes the function: max-pool and ReLU commute exactly
+    (their gradients too); the folded batch norm has the same output, gradients and running
+    statistics as ``nn.BatchNorm2d`` up to float rounding (outputs agree to ~1e-5), and the
+    layout only changes the order of float operations. State dicts are the same as before.
+
     Args:
         n_mels: mel bands of the input (fixes the size of the final linear layer).
         width: channels of the first stage.
@@ -85,8 +98,10 @@ class Encoder(nn.Module):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"Encoder: dropout must lie in [0, 1), got {dropout}")
         self.n_mels, self.width, self.depth, self.emb_dim = n_mels, width, depth, emb_dim
+        # conv - BN - max-pool - ReLU == conv - BN - ReLU - max-pool (ReLU is monotonic), but the
+        # ReLU and its backward run on a quarter of the values; parameter names are unchanged
         self.stem = nn.Sequential(nn.Conv2d(1, width, 3, 2, 1, bias=False), nn.BatchNorm2d(width),
-                                  nn.ReLU(inplace=True), nn.MaxPool2d(2, ceil_mode=True))
+                                  nn.MaxPool2d(2, ceil_mode=True), nn.ReLU(inplace=True))
         stages, c_in = [], width
         for i in range(depth):
             c_out = width * min(2 ** i, 4)
@@ -97,6 +112,21 @@ class Encoder(nn.Module):
         self.out_mels = self._reduced(n_mels)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(2 * self.out_channels * self.out_mels, emb_dim)
+        self._set_layout()
+
+    def _set_layout(self) -> None:
+        """Channels-last convolution weights on the CPU, NCHW elsewhere (see the class docstring)."""
+        for p in self.parameters():
+            if p.dim() == 4:
+                fmt = torch.channels_last if p.device.type == "cpu" else torch.contiguous_format
+                new = torch.empty_like(p.data, memory_format=fmt)  # exact strides (also for 1 channel)
+                if new.stride() != p.stride():
+                    p.data = new.copy_(p.data)
+
+    def _apply(self, fn, *args, **kwargs):  # every .to() / .cuda() / .cpu() ends here
+        out = super()._apply(fn, *args, **kwargs)
+        self._set_layout()
+        return out
 
     def _reduced(self, n: int) -> int:
         """Size of an axis of length ``n`` after the stem and stages."""
@@ -105,9 +135,48 @@ class Encoder(nn.Module):
             n = math.ceil(n / 2)
         return n
 
+    def stem_forward(self, x: Tensor) -> Tensor:
+        """``self.stem(x)`` (conv - BN - max-pool - ReLU) with the batch norm folded into the conv.
+
+        In training mode the batch mean and (biased) variance of each output channel come from
+        the mean and covariance of the input's patches (the conv is linear in the patch); the
+        running statistics are updated exactly as ``nn.BatchNorm2d`` does (momentum, unbiased
+        variance, ``num_batches_tracked``). In eval mode the running statistics are folded.
+        Gradients flow through the statistics as they do through batch norm.
+        """
+        conv, bn = self.stem[0], self.stem[1]
+        w = conv.weight  # [C, 1, kh, kw]
+        if bn.training or bn.running_mean is None:
+            cols = F.unfold(x, conv.kernel_size, padding=conv.padding, stride=conv.stride)  # [B, K, L]
+            n = cols.shape[0] * cols.shape[2]
+            if n < 2:
+                raise ValueError(f"Encoder: training needs more than 1 value per channel in the stem "
+                                 f"(got input of shape {tuple(x.shape)})")
+            shift = x.detach().mean()  # covariance is shift-invariant; centring keeps float32 precise
+            cols = cols.sub_(shift)  # in place: unfold's backward does not need its output
+            mu = cols.mean(dim=(0, 2))  # [K]
+            cov = torch.bmm(cols, cols.transpose(1, 2)).sum(0) / n - mu[:, None] * mu[None, :]
+            wf = w.flatten(1)  # [C, K]
+            mean = wf @ (mu + shift)
+            var = ((wf @ cov) * wf).sum(dim=1).clamp_min(0.0)
+            if bn.training and bn.track_running_stats:
+                with torch.no_grad():
+                    bn.num_batches_tracked.add_(1)
+                    m = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+                    bn.running_mean.mul_(1.0 - m).add_(mean.detach(), alpha=m)
+                    bn.running_var.mul_(1.0 - m).add_(var.detach() * (n / (n - 1)), alpha=m)
+        else:
+            mean, var = bn.running_mean, bn.running_var
+        scale = torch.rsqrt(var + bn.eps)
+        if bn.affine:
+            scale = scale * bn.weight
+        bias = -scale * mean + (bn.bias if bn.affine else 0.0)
+        h = F.conv2d(x, w * scale[:, None, None, None], bias, conv.stride, conv.padding)
+        return self.stem[3](self.stem[2](h))  # max-pool, then ReLU
+
     def features(self, x: Tensor) -> Tensor:
         """Convolutional feature map ``[B, C, M', T']``."""
-        return self.stages(self.stem(x))
+        return self.stages(self.stem_forward(x))
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != 1:
@@ -115,7 +184,7 @@ class Encoder(nn.Module):
         if x.shape[2] != self.n_mels:
             raise ValueError(f"Encoder: input has {x.shape[2]} mel bands, the encoder was built for "
                              f"n_mels={self.n_mels}")
-        h = self.features(x)  # [B, C, M', T']
+        h = self.features(x)  # [B, C, M', T'] (channels-last on the CPU: the weights' layout)
         h = h.flatten(1, 2)  # [B, C * M', T']
         pooled = torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)
         return self.fc(self.dropout(pooled))

@@ -1,106 +1,221 @@
-"""Training throughput (segments/s) and scoring latency per 10 s clip, on the CPU.
+"""Training throughput (segments/s, AE vectors/s) and scoring latency per 10 s clip, on the CPU.
 
-Prints a table. Targets (issue: the method): scoring <= 20 ms per 10 s clip on CPU.
-Run: ``python benchmarks/bench_train.py [--threads 2]``.
+One *training step* here is what the trainer's epoch loops do (``asdlib.train._contrastive_epoch``
+and ``_ae_epoch``), written with the public API so that this file also runs against older
+checkouts: a batch from a ``DataLoader`` over a :class:`asdlib.data.SegmentDataset` (64 clips of
+313 frames, 4 segments each), the method's view pipeline (``methods.build_views``), encoder and
+projection head (``methods.build_models``) on both views, SupCon, backward, AdamW step. For
+``ae``: a shuffled batch of 512 stacked-frame vectors, MSE, backward, Adam step. Segments/s
+counts the batch's segments (64 per step, each seen in two views), as the trainer's epochs do.
+
+Timings on a shared machine are noisy: every figure is the median over ``--rounds`` rounds (one
+synthetic epoch each), both per second of wall-clock time and per second of this process's CPU
+time (``time.process_time``; with ``--threads 1`` the latter is what another load on the machine
+disturbs least, and what a quiet machine's wall clock would show). ``--compare DIR`` times a second checkout's ``asdlib`` (e.g. the commit
+before a speed change, ``git worktree add ../asd-base <commit>``) in the same process, in
+alternating rounds, and prints the ratio ``this / DIR`` (> 1: this checkout is faster).
+Issue 9 asks for >= 2x the training throughput of commit ``aec4820`` on the same machine.
+
+Run: ``python benchmarks/bench_train.py [--threads 1] [--rounds 7] [--compare DIR] [--no-scoring]``.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
+import statistics
+import sys
 import time
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
 
-
-def _time(fn, repeat: int) -> float:
-    fn()  # warm-up
-    t0 = time.perf_counter()
-    for _ in range(repeat):
-        fn()
-    return (time.perf_counter() - t0) / repeat
+CLIPS, FRAMES, SEGMENTS_PER_CLIP = 64, 313, 4  # one synthetic "epoch": 256 segments = 4 batches of 64
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=5)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
+def load_library(root: str | None) -> ModuleType:
+    """``asdlib`` from this checkout (``None``) or the ``asdlib`` folder under ``root``, as its own package."""
+    if root is None:
+        import asdlib
 
-    from asdlib import augment, losses
-    from asdlib.features import FrontEndConfig, LogMel
-    from asdlib.models import AutoEncoder, Encoder, ProjectionHead, reconstruction_error, stack_frames
-    from asdlib.scoring import KNNScorer, clip_embeddings
-    from asdlib.methods import build_views, method_config
+        return asdlib
+    init = Path(root) / "asdlib" / "__init__.py"
+    if not init.is_file():
+        raise SystemExit(f"--compare: {root} holds no asdlib/__init__.py (give the root of an asd-book checkout)")
+    name = "asdlib_ref"
+    spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[str(init.parent)])
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
 
-    rows = []
-    for method in ("contrastive", "contrastive-hf"):
-        cfg = method_config(method)
-        views = build_views(cfg, norm=(-40.0, 15.0))
-        views.manual_seed(0)
-        enc = Encoder(n_mels=cfg.frontend.n_mels, width=cfg.width, depth=cfg.depth, emb_dim=cfg.emb_dim)
-        proj = ProjectionHead(cfg.emb_dim, hidden_dim=2 * cfg.proj_dim, out_dim=cfg.proj_dim)
-        opt = torch.optim.AdamW(list(enc.parameters()) + list(proj.parameters()), lr=1e-3)
-        x = torch.randn(cfg.batch_size, 1, cfg.frontend.n_mels, cfg.segment_frames) * 15 - 40
-        y = torch.randint(0, 3, (cfg.batch_size,))
 
-        def step():
-            v1, v2, _ = views.draw(x)
+def _sub(lib: ModuleType, name: str) -> ModuleType:
+    return importlib.import_module(f"{lib.__name__}.{name}")
+
+
+class ContrastiveBench:
+    """One method's training steps with one library's code (state kept across rounds)."""
+
+    def __init__(self, lib: ModuleType, method: str, n_classes: int = 3) -> None:
+        methods, data, losses = _sub(lib, "methods"), _sub(lib, "data"), _sub(lib, "losses")
+        self.cfg = cfg = methods.method_config(method)
+        self.losses = losses
+        rng = np.random.default_rng(0)
+        feats = [(rng.standard_normal((cfg.frontend.n_mels, FRAMES)) * 12 - 45).astype(np.float32)
+                 for _ in range(CLIPS)]
+        labels = [k % n_classes for k in range(CLIPS)]
+        self.data = data.SegmentDataset(feats, labels, segment_frames=cfg.segment_frames,
+                                        segments_per_clip=SEGMENTS_PER_CLIP, seed=0)
+        torch.manual_seed(0)
+        self.models = methods.build_models(cfg, n_classes)
+        params = [p for m in self.models.values() for p in m.parameters()]
+        self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.views = methods.build_views(cfg, (-45.0, 12.0))
+        self.epoch = 0
+
+    def epoch_time(self) -> tuple[float, float, int]:
+        """Wall and CPU seconds for one pass over the data set, and the segments it trained on."""
+        cfg, enc, proj = self.cfg, self.models["encoder"], self.models["projector"]
+        for m in self.models.values():
+            m.train()
+        self.views.manual_seed(self.epoch)
+        self.data.set_epoch(self.epoch)
+        loader = torch.utils.data.DataLoader(self.data, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                                             generator=torch.Generator().manual_seed(self.epoch), num_workers=0)
+        self.epoch += 1
+        n = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        for x, y in loader:
+            v1, v2, _ = self.views.draw(x)
             z = proj(enc(torch.cat([v1, v2])))
-            loss = losses.supcon(torch.stack([z[: len(x)], z[len(x):]], 1), y, cfg.temperature)
-            opt.zero_grad()
+            loss = self.losses.supcon(torch.stack([z[: len(x)], z[len(x):]], dim=1), y, temperature=cfg.temperature)
+            self.opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
+            self.opt.step()
+            loss.item()
+            n += len(x)
+        return time.perf_counter() - t0, time.process_time() - c0, n
 
-        t = _time(step, a.repeat)
-        rows.append((f"train {method} (width {cfg.width}, batch {cfg.batch_size}, 2 views)",
-                     f"{cfg.batch_size / t:.0f} segments/s", f"{1000 * t:.0f} ms/step"))
 
-    ae = AutoEncoder()
-    opt = torch.optim.Adam(ae.parameters(), lr=1e-3)
-    xb = torch.randn(512, 320)
+class AEBench:
+    """The autoencoder baseline's training steps (batch 512) with one library's code."""
 
-    def ae_step():
-        loss = torch.nn.functional.mse_loss(ae(xb), xb)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    def __init__(self, lib: ModuleType, steps: int = 8) -> None:
+        models = _sub(lib, "models")
+        torch.manual_seed(0)
+        self.ae = models.AutoEncoder()
+        self.opt = torch.optim.Adam(self.ae.parameters(), lr=1e-3)
+        self.data = torch.randn(512 * steps, 320)
+        self.batch = 512
+        self.epoch = 0
 
-    t = _time(ae_step, a.repeat * 4)
-    rows.append(("train ae (batch 512 vectors)", f"{512 / t:.0f} vectors/s", f"{1000 * t:.1f} ms/step"))
+    def epoch_time(self) -> tuple[float, float, int]:
+        self.ae.train()
+        order = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(self.epoch))
+        self.epoch += 1
+        t0, c0 = time.perf_counter(), time.process_time()
+        for i in range(0, len(self.data), self.batch):
+            xb = self.data[order[i:i + self.batch]]
+            loss = torch.nn.functional.mse_loss(self.ae(xb), xb)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            loss.item()
+        return time.perf_counter() - t0, time.process_time() - c0, len(self.data)
 
-    # scoring latency per 10 s clip: wave -> log-mel -> embedding -> k-NN against 300 train clips
+
+def throughput(benches: dict, rounds: int) -> dict[str, dict]:
+    """Items per wall second and per CPU second, per round, for each bench; the benches alternate
+    within every round (after one warm-up round)."""
+    for b in benches.values():
+        b.epoch_time()  # warm-up: allocations, oneDNN primitive caches, the mixup bank
+    rates: dict = {k: {"wall": [], "cpu": []} for k in benches}
+    for _ in range(rounds):
+        for k, b in benches.items():
+            wall, cpu, n = b.epoch_time()
+            rates[k]["wall"].append(n / wall)
+            rates[k]["cpu"].append(n / cpu)
+    return rates
+
+
+def scoring_rows(lib: ModuleType, repeat: int) -> list[tuple[str, str, str]]:
+    """Scoring latency per 10 s clip: wave -> log-mel -> embedding -> 1-NN, and the AE's error."""
+    features, models, scoring, methods = (_sub(lib, n) for n in ("features", "models", "scoring", "methods"))
+
+    def timed(fn) -> float:
+        fn()
+        ts = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+        return statistics.median(ts)
+
     rng = np.random.default_rng(0)
     wave = torch.from_numpy(rng.standard_normal(160000).astype(np.float32) * 0.1)
-    cfg = method_config("contrastive-hf")
-    fe = LogMel(FrontEndConfig(n_mels=cfg.frontend.n_mels))
-    enc = Encoder(n_mels=cfg.frontend.n_mels, width=cfg.width, depth=cfg.depth, emb_dim=cfg.emb_dim).eval()
-    knn = KNNScorer(k=1).fit(rng.standard_normal((300, cfg.emb_dim)), ["id_00"] * 300)
+    cfg = methods.method_config("contrastive-hf")
+    fe = features.LogMel(features.FrontEndConfig(n_mels=cfg.frontend.n_mels))
+    enc = models.Encoder(n_mels=cfg.frontend.n_mels, width=cfg.width, depth=cfg.depth, emb_dim=cfg.emb_dim).eval()
+    knn = scoring.KNNScorer(k=1).fit(rng.standard_normal((300, cfg.emb_dim)), ["id_00"] * 300)
 
     def score_clip():
         feat = fe(wave).numpy()
-        emb = clip_embeddings(enc, [feat], segment_frames=cfg.segment_frames, hop_frames=cfg.test_hop_frames)
+        emb = scoring.clip_embeddings(enc, [feat], segment_frames=cfg.segment_frames, hop_frames=cfg.test_hop_frames)
         knn.score(emb, ["id_00"])
 
-    t = _time(score_clip, a.repeat * 4)
-    rows.append(("score contrastive (log-mel + embedding + 1-NN)", f"{1000 * t:.1f} ms/clip", "target <= 20 ms"))
-
-    fe64 = LogMel(FrontEndConfig(n_mels=64))
-    ae.eval()
+    ae = models.AutoEncoder().eval()
+    fe64 = features.LogMel(features.FrontEndConfig(n_mels=64))
 
     def score_ae():
-        vec = torch.from_numpy(stack_frames(fe64(wave).numpy(), 5).astype(np.float32))
+        vec = torch.from_numpy(models.stack_frames(fe64(wave).numpy(), 5).astype(np.float32))
         with torch.no_grad():
-            reconstruction_error(ae, vec)
+            models.reconstruction_error(ae, vec)
 
-    t = _time(score_ae, a.repeat * 4)
-    rows.append(("score ae (log-mel + reconstruction error)", f"{1000 * t:.1f} ms/clip", "target <= 20 ms"))
+    return [("score contrastive (log-mel + embedding + 1-NN)", f"{1000 * timed(score_clip):.1f} ms/clip",
+             "target <= 20 ms"),
+            ("score ae (log-mel + reconstruction error)", f"{1000 * timed(score_ae):.1f} ms/clip", "target <= 20 ms")]
 
-    print(f"threads: {a.threads}, torch {torch.__version__}")
-    w = max(len(r[0]) for r in rows)
-    print(f"{'what':<{w}}  {'throughput':>20}  {'time':>16}")
-    for r in rows:
-        print(f"{r[0]:<{w}}  {r[1]:>20}  {r[2]:>16}")
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--rounds", type=int, default=7, help="timed rounds (one synthetic epoch each)")
+    ap.add_argument("--compare", metavar="DIR", default=None,
+                    help="root of another asd-book checkout whose asdlib is timed in alternating rounds")
+    ap.add_argument("--no-scoring", action="store_true", help="skip the scoring-latency rows")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+
+    libs = {"this": load_library(None)}
+    if a.compare:
+        libs["ref"] = load_library(a.compare)
+    what = {"contrastive": "segments/s", "contrastive-hf": "segments/s", "ae": "vectors/s"}
+    benches: dict[tuple[str, str], object] = {}
+    for task in what:
+        for tag, lib in libs.items():
+            benches[(task, tag)] = AEBench(lib) if task == "ae" else ContrastiveBench(lib, task)
+    rates = throughput(benches, a.rounds)
+
+    print(f"threads: {a.threads}, torch {torch.__version__}, {a.rounds} rounds (medians)"
+          + (f"; ref = {a.compare}" if a.compare else ""))
+    head = f"{'train':<15} {'clock':<5} {'this':>9}" + (f" {'ref':>9} {'this/ref':>9}" if a.compare else "")
+    print(head)
+    for task, unit in what.items():
+        for clock in ("cpu", "wall"):
+            this = rates[(task, "this")][clock]
+            line = f"{task:<15} {clock:<5} {statistics.median(this):>9.0f}"
+            if a.compare:
+                ref = rates[(task, "ref")][clock]
+                ratios = [x / y for x, y in zip(this, ref)]
+                line += f" {statistics.median(ref):>9.0f} {statistics.median(ratios):>8.2f}x"
+            print(f"{line}  {unit} per {clock} second")
+    if not a.no_scoring:
+        for tag, lib in libs.items():
+            for row in scoring_rows(lib, 20):
+                print(f"{row[0] + (' [ref]' if tag == 'ref' else ''):<56} {row[1]:>14}  {row[2]}")
 
 
 if __name__ == "__main__":

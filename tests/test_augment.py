@@ -270,6 +270,43 @@ def test_random_resize_crop_matches_per_crop_interpolate() -> None:
     assert ((hs >= 1) & (hs <= cm) & (ws >= 1) & (ws <= ct)).all()
 
 
+def test_random_resize_crop_batched_matrices_equal_the_per_sample_ones() -> None:
+    # the batch's resize matrices are scattered from a table: bit for bit the per-sample matrices
+    ii, hs, jj, ws = A.RandomResizeCrop(generator=_gen(4)).crop_boxes(16, M, T)
+    ct = int(round(T * 1.5))
+    rows = A._placed_resize_matrices(ii, hs, M, M, torch.device("cpu"), torch.float32)
+    cols = A._placed_resize_matrices(jj, ws, T, ct, torch.device("cpu"), torch.float32, transpose=True)
+    assert rows.shape == (16, M, M) and cols.shape == (16, ct, T)
+    for k in range(16):
+        ref_rows = torch.zeros(M, M)
+        ref_rows[:, ii[k]:ii[k] + hs[k]] = A._cubic_resize_matrix(int(hs[k]), M, torch.device("cpu"), torch.float32)
+        ref_cols = torch.zeros(ct, T)
+        ref_cols[jj[k]:jj[k] + ws[k]] = A._cubic_resize_matrix(int(ws[k]), T, torch.device("cpu"), torch.float32).T
+        assert torch.equal(rows[k], ref_rows) and torch.equal(cols[k], ref_cols)
+    # every crop size of the table, including 1 (one input row: all weight on it)
+    every = A._placed_resize_matrices(np.zeros(M, dtype=int), np.arange(1, M + 1), M, M, torch.device("cpu"),
+                                      torch.float32)
+    assert torch.equal(every[0], torch.nn.functional.pad(torch.ones(M, 1), (0, M - 1)))
+    assert torch.allclose(every.sum(dim=2), torch.ones(M, M), atol=1e-5)  # bicubic weights sum to 1
+
+
+def test_log_mix_hand_computed_and_extreme_ranges() -> None:
+    # 0 dB and 10 dB mixed half and half in power: 10 log10(0.5 * 1 + 0.5 * 10) = 10 log10(5.5) dB
+    x, z = torch.zeros(1, 1, 2, 2), torch.full((1, 1, 2, 2), 10.0)
+    half = torch.full((1, 1, 1, 1), 0.5)
+    assert torch.allclose(A._log_mix(x, z, half), torch.full_like(x, 10 * math.log10(5.5)), atol=1e-5)
+    assert torch.equal(A._log_mix(x, z, torch.zeros_like(half)), x)  # a = 0: exactly x
+    # differentiable: d out / d x = 0.5 * 1 / (0.5 * 1 + 0.5 * 10) = 1 / 11 (power share of x)
+    xg = x.clone().requires_grad_(True)
+    A._log_mix(xg, z, half).sum().backward()
+    assert torch.allclose(xg.grad, torch.full_like(x, 1 / 11), atol=1e-6)
+    # 1000 dB apart: no overflow or underflow; the quieter one adds nothing measurable
+    loud = A._log_mix(torch.full((1, 1, 2, 2), 500.0), torch.full((1, 1, 2, 2), -500.0), half)
+    assert torch.allclose(loud, torch.full_like(loud, 500.0 + 10 * math.log10(0.5)), atol=1e-3)
+    quiet = A._log_mix(torch.full((1, 1, 2, 2), -500.0), torch.full((1, 1, 2, 2), 500.0), half)
+    assert torch.allclose(quiet, torch.full_like(quiet, 500.0 + 10 * math.log10(0.5)), atol=1e-3)
+
+
 def test_random_resize_crop_full_crop_is_identity() -> None:
     x = _batch(b=3)
     rrc = A.RandomResizeCrop(virtual_crop_scale=(1.0, 1.0), freq_scale=(1.0, 1.0), time_scale=(1.0, 1.0))

@@ -37,6 +37,76 @@ def test_encoder_default_size_and_gradients() -> None:
     assert enc.stem[0].weight.grad.abs().sum() > 0
 
 
+def test_encoder_is_channels_last_and_computes_conv_bn_relu_pool() -> None:
+    # speed layout: channels-last weights and feature maps; the stem pools before its ReLU. The
+    # function (and its gradients) is that of the documented conv - BN - ReLU - max-pool stem, in NCHW.
+    torch.manual_seed(0)
+    enc = Mo.Encoder(n_mels=64, width=8, depth=3, emb_dim=16)
+    x = torch.randn(6, 1, 64, 40)
+    assert enc.stages[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert enc.stem[0].weight.stride() == (9, 1, 3, 1)  # one input channel: NHWC strides all the same
+    assert enc.stem(x).is_contiguous(memory_format=torch.channels_last)
+    assert enc.features(x).is_contiguous(memory_format=torch.channels_last)
+    ref = Mo.Encoder(n_mels=64, width=8, depth=3, emb_dim=16).to("meta")  # off the CPU: NCHW
+    assert not ref.stages[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert ref.to_empty(device="cpu").stages[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    for m in ref.modules():
+        for name, p in m.named_parameters(recurse=False):  # NCHW copies of enc's weights, on the CPU
+            setattr(m, name, nn.Parameter(p.detach().contiguous()))
+    ref.load_state_dict(enc.state_dict())
+    assert sorted(enc.state_dict()) == sorted(ref.state_dict())
+    assert not ref.stages[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
+
+    def reference(m: Mo.Encoder, inp: torch.Tensor) -> torch.Tensor:
+        conv, bn, pool, _ = m.stem
+        h = pool(F.relu(bn(conv(inp))))  # the textbook order, NCHW
+        h = m.stages(h).flatten(1, 2)
+        return m.fc(torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1))
+
+    out, want = enc(x), reference(ref, x)
+    assert torch.allclose(out, want, atol=1e-4), float((out - want).abs().max())
+    out.pow(2).sum().backward()
+    want.pow(2).sum().backward()
+    for (name, p), q in zip(enc.named_parameters(), ref.parameters()):
+        assert torch.allclose(p.grad, q.grad, rtol=1e-3, atol=1e-4), name
+    assert torch.allclose(enc.stem[1].running_var, ref.stem[1].running_var)
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_folded_stem_batch_norm_matches_nn_batchnorm(momentum: float | None) -> None:
+    # the stem's batch norm folded into its conv: same outputs, gradients and running statistics
+    torch.manual_seed(1)
+    enc = Mo.Encoder(n_mels=32, width=8, depth=2, emb_dim=8)
+    enc.stem[1].momentum = momentum
+    plain = Mo.Encoder(n_mels=32, width=8, depth=2, emb_dim=8)
+    plain.load_state_dict(enc.state_dict())
+    plain.stem[1].momentum = momentum
+    for step in range(3):  # running statistics over several batches (dB-like offset: centring matters)
+        x = torch.randn(5, 1, 32, 21) * 12.0 - 40.0
+        got, want = enc.stem_forward(x), plain.stem(x)
+        assert got.shape == want.shape == (5, 8, 8, 6)
+        assert torch.allclose(got, want, atol=2e-4), float((got - want).abs().max())
+        got.pow(2).sum().backward()
+        want.pow(2).sum().backward()
+    bn, ref = enc.stem[1], plain.stem[1]
+    assert int(bn.num_batches_tracked) == int(ref.num_batches_tracked) == 3
+    assert torch.allclose(bn.running_mean, ref.running_mean, rtol=1e-5, atol=1e-4)
+    assert torch.allclose(bn.running_var, ref.running_var, rtol=1e-4)
+    for a, b in ((enc.stem[0].weight, plain.stem[0].weight), (bn.weight, ref.weight), (bn.bias, ref.bias)):
+        assert torch.allclose(a.grad, b.grad, rtol=1e-3, atol=1e-3 * float(b.grad.abs().max()))
+    enc.eval()
+    plain.eval()
+    x = torch.randn(2, 1, 32, 9) * 12.0 - 40.0
+    assert torch.allclose(enc.stem_forward(x), plain.stem(x), atol=2e-4)  # running statistics folded
+    assert int(bn.num_batches_tracked) == 3  # eval mode updates nothing
+    # gradients through the batch statistics, also to the input: finite differences in float64
+    small = Mo.Encoder(n_mels=8, width=2, depth=1, emb_dim=4).double()
+    xd = torch.randn(3, 1, 8, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(small.stem_forward, (xd,), eps=1e-6, atol=1e-5)
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        Mo.Encoder(n_mels=2, width=2, depth=1).stem_forward(torch.randn(1, 1, 2, 2))
+
+
 def test_encoder_rejects_wrong_input() -> None:
     enc = Mo.Encoder(n_mels=64, width=4, depth=2)
     with pytest.raises(ValueError, match="n_mels=64"):
