@@ -423,9 +423,9 @@ def _train(train_df, labels, classes, cfg: MethodConfig, out: Path, meta: dict, 
     for m in models.values():
         m.to(dev)
     if cfg.method == "ae":
-        opt = torch.optim.Adam(params, lr=cfg.lr)
+        opt = torch.optim.Adam(params, lr=cfg.lr, fused=dev.type in ("cpu", "cuda"))  # fused: one kernel per step
     else:
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=dev.type in ("cpu", "cuda"))
     norm = fit_normalizer(feats if cfg.method == "ae" else fit_feats)
     views = build_views(cfg, norm)
 
