@@ -198,7 +198,7 @@ def _print_results(res) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from .dcase import LAYOUTS
     from .methods import METHODS, PRESETS, setting_names
-    from .settings import VARIABLES
+    from .settings import SYNTH_SCALES, VARIABLES
 
     env_help = "environment variables:\n" + "\n".join(
         f"  {name:<16} {meaning} (default: {default})" for name, (default, meaning) in VARIABLES.items())
@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("synth", help="generate synthetic machine sounds in a DCASE layout")
     s.add_argument("--layout", choices=list(LAYOUTS), default="dcase2020")
-    s.add_argument("--scale", choices=["tiny", "book", "full"], default="book")
+    s.add_argument("--scale", choices=list(SYNTH_SCALES), default="book")
     s.add_argument("--out", required=True)
     s.add_argument("--machines")
     s.add_argument("--seed", type=int, default=0)

@@ -26,13 +26,13 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "ASD_DATA": ("synthetic", "data of the chapters: 'synthetic' (built in) or 'real' (DCASE development sets)"),
     "ASD_DATA_DIR": ("~/asd-data", "where real DCASE data is downloaded to and read from"),
     "ASD_CACHE": ("~/.cache/asdlib", "cache of features, synthetic sets and trained runs"),
-    "ASD_SYNTH_SCALE": ("book", "scale of the synthetic sets the chapters use: tiny, book or full"),
+    "ASD_SYNTH_SCALE": ("book", "scale of the synthetic sets the chapters use: tiny, book, study or full"),
     "ASD_SAMPLES": ("../shared/data/dcase-samples beside the checkout", "folder of real DCASE sample clips"),
     "ASD_ZENODO_URL": ("https://zenodo.org", "base URL of the Zenodo server the downloader talks to"),
 }
 
 DATA_CHOICES = ("synthetic", "real")
-SYNTH_SCALES = ("tiny", "book", "full")
+SYNTH_SCALES = ("tiny", "book", "study", "full")
 DEFAULT_ZENODO_URL = "https://zenodo.org"
 
 

@@ -118,7 +118,7 @@ def synthetic_clips(layout: str, scale: str, seed: int, train: int | None, workd
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--layouts", default="dcase2020,dcase2022")
-    ap.add_argument("--scale", default="book", choices=synth.SCALES)
+    ap.add_argument("--scale", default="study", choices=synth.SCALES)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--train", type=int, default=None, help="train clips per ID / source train clips per section")
     ap.add_argument("--root", type=Path, default=None, help="measure an existing DCASE-layout folder instead")

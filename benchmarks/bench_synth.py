@@ -147,7 +147,9 @@ def speed(workdir: Path) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--calibrate", action="store_true", help="calibration seed 12345 (book scale)")
+    ap.add_argument("--calibrate", action="store_true", help="calibration seed 12345")
+    ap.add_argument("--scale", default="study", choices=synth.SCALES,
+                    help="scale of the checked sets (default study: the 128-clip scale the docs report)")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--layouts", default="dcase2020,dcase2022")
     args = ap.parse_args(argv)
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
             print("## Synthesis speed\n")
             print(speed(work).to_markdown(index=False) if _has_tabulate() else speed(work))
         seed = CALIBRATION_SEED if args.calibrate else 0
-        scale = "book"
+        scale = args.scale
         kinds = []
         for layout in args.layouts.split(","):
             t = time.time()

@@ -215,7 +215,9 @@ def test_machines_filter_and_errors(tmp_path: Path) -> None:
 def test_default_root_and_ensure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ASD_CACHE", str(tmp_path / "cache"))
     root = synth.default_root("dcase2022", "tiny", seed=3)
-    assert root == tmp_path / "cache" / "synth" / f"dcase2022-tiny-seed3-v{synth.GENERATOR_VERSION}"
+    assert root.parent == tmp_path / "cache" / "synth"
+    assert re.fullmatch(rf"dcase2022-tiny-[0-9a-f]{{8}}-seed3-v{synth.GENERATOR_VERSION}", root.name), root.name
+    assert synth.default_root("dcase2022", "book", seed=3).name.split("-")[2] != root.name.split("-")[2]  # counts in the key
     calls = []
     real = synth.generate
     monkeypatch.setattr(synth, "generate", lambda *a, **k: calls.append(1) or real(*a, **{**k, "machines": ["fan"]}))
@@ -225,18 +227,20 @@ def test_default_root_and_ensure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_book_scale_counts_from_the_plan() -> None:
-    """Book scale is in the methods' working regime (counted from the plan, nothing synthesised)."""
+    """Book scale: 64 training clips per ID, 100 + 100 test clips; "study" the 128-clip working regime (from the plan)."""
+    study = synth.plan_counts("dcase2020", "study").set_index(["machine_type", "unit", "split", "label"]).clips
+    assert (study.xs(("train", "normal"), level=("split", "label")) == 128).all()
     c20 = synth.plan_counts("dcase2020", "book")
     assert c20.groupby("machine_type").unit.nunique().to_dict() == {mt: 3 for mt in synth.MACHINE_TYPES["dcase2020"]}
     per = c20.set_index(["machine_type", "unit", "split", "label"]).clips
-    assert (per.xs(("train", "normal"), level=("split", "label")) == 128).all()
+    assert (per.xs(("train", "normal"), level=("split", "label")) == 64).all()
     assert (per.xs(("test", "normal"), level=("split", "label")) == 100).all()
     assert (per.xs(("test", "anomaly"), level=("split", "label")) == 100).all()
-    assert c20.clips.sum() == 6 * 3 * (128 + 100 + 100) and (c20.duration == 10.0).all()
+    assert c20.clips.sum() == 6 * 3 * (64 + 100 + 100) and (c20.duration == 10.0).all()
     c22 = synth.plan_counts("dcase2022", "book")
     per = c22.set_index(["machine_type", "unit", "domain", "split", "label"]).clips
     assert len(per) == 7 * 3 * 6
-    assert (per.xs(("source", "train", "normal"), level=("domain", "split", "label")) == 128).all()
+    assert (per.xs(("source", "train", "normal"), level=("domain", "split", "label")) == 64).all()
     assert (per.xs(("target", "train", "normal"), level=("domain", "split", "label")) == 10).all()
     for dom in ("source", "target"):
         for lab in ("normal", "anomaly"):
