@@ -193,7 +193,7 @@ def score_against_memory(scorer, memory: Mapping[str, np.ndarray], emb: np.ndarr
 
 
 def score(run_dir: str | Path, df: pd.DataFrame, split: str = "test", device: str | None = None,
-          progress: bool = False, use_cache: bool = True, scorer: str | None = None,
+          progress: bool = False, use_cache: bool = True, scorer: str | Sequence[str] | None = None,
           machine_type: str | None = None) -> pd.DataFrame:
     """Anomaly scores (higher = more anomalous) of the ``split`` clips of the run's machine type(s).
 
@@ -210,14 +210,19 @@ def score(run_dir: str | Path, df: pd.DataFrame, split: str = "test", device: st
 
     ``split="train"`` scores the training clips, for a decision threshold: in-sample for ``ae``,
     leave-one-out from the memory otherwise (:meth:`asdlib.scoring.UnitScorer.train_scores`).
-    ``scorer`` replaces the config's scorer (same trained encoder; e.g. to compare scorers).
+    ``scorer`` replaces the config's scorer (same trained encoder; e.g. to compare scorers). A
+    list of scorer names scores the test clips with each of them (the embeddings are computed
+    once) and returns one table with a ``method`` column naming the scorer.
     """
     from . import scoring
 
+    names = [scorer] if isinstance(scorer, str) or scorer is None else list(scorer)
+    if len(names) > 1 and split != "test":
+        raise ValueError("several scorers at once score the test split only")
     run = load_run(run_dir, machine_type)
     run_dir = run["run_dir"]
     cfg: MethodConfig = run["config"]
-    if scorer is not None and cfg.method == "ae":
+    if names != [None] and cfg.method == "ae":
         raise ValueError(f"run {run_dir} is an 'ae' run, scored by reconstruction error; scorer={scorer!r} "
                          "applies to the methods with a memory of training clips")
     if machine_type is not None:
@@ -239,10 +244,13 @@ def score(run_dir: str | Path, df: pd.DataFrame, split: str = "test", device: st
         scores = scoring.reconstruction_scores(ae, feats, cfg.ae_frames, paths=paths)
     else:
         mem = dict(np.load(Path(run_dir) / "memory.npz"))
-        if scorer is None:
-            fitted = build_scorer(cfg)
-        else:
-            fitted = scoring.make_scorer(scorer, **({"k": cfg.k} if scorer.startswith("knn") else {}))
+
+        def make(name: str | None):
+            if name is None:
+                return build_scorer(cfg)
+            return scoring.make_scorer(name, **({"k": cfg.k} if name.startswith("knn") else {}))
+
+        fitted = make(names[0])
         if split == "train":  # leave-one-out scores of the memory, matched by <type>/<split>/<name>
             fitted.fit(mem["emb"], unit_keys(mem["types"], mem["units"]), list(mem["domains"]))
             key = lambda p: "/".join(Path(str(p)).parts[-3:])  # noqa: E731
@@ -257,8 +265,13 @@ def score(run_dir: str | Path, df: pd.DataFrame, split: str = "test", device: st
                                                             progress=progress))
             else:
                 emb = embed(run, paths, device=device, progress=progress, use_cache=use_cache)
-            scores = score_against_memory(fitted, mem, emb, list(test["machine_type"].astype(str)),
-                                          list(test["unit"].astype(str)))
+            types_, units_ = list(test["machine_type"].astype(str)), list(test["unit"].astype(str))
+            if len(names) > 1:
+                out = test[["path", "layout", "machine_type", "unit", "domain", "label"]]
+                return pd.concat([out.assign(score=np.asarray(score_against_memory(make(n), mem, emb, types_, units_),
+                                                              dtype=float), method=n) for n in names],
+                                 ignore_index=True)
+            scores = score_against_memory(fitted, mem, emb, types_, units_)
     out = test[["path", "layout", "machine_type", "unit", "domain", "label"]].copy()
     out["score"] = np.asarray(scores, dtype=float)
     return out

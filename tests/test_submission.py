@@ -358,3 +358,26 @@ def test_ae_run_dcase_submission_against_the_index_as_ground_truth(tmp_path, cap
     assert (sub["decision"] == (sub["score"] > thr).astype(int)).all()
     with pytest.raises(ValueError, match="'ae' run, scored by reconstruction error"):
         score(run, index(data), scorer="knn")
+
+
+def test_several_scorers_share_one_embedding_pass(tmp_path, monkeypatch):
+    """pipeline.score with a list of scorers equals scoring with each one alone."""
+    import torch
+
+    from asdlib import synth
+    from asdlib.data import index
+    from asdlib.pipeline import run_pipeline, score
+
+    monkeypatch.setenv("ASD_CACHE", str(tmp_path / "cache"))
+    torch.set_num_threads(1)
+    root = tmp_path / "d"
+    synth.generate(root, layout="dcase2022", scale="tiny", machines=["fan", "valve"], seed=2)
+    df = index(root)
+    run_pipeline(df, "contrastive", tmp_path / "out", progress=False, epochs=1, batch_size=16, segments_per_clip=2,
+                 width=8, depth=2, emb_dim=16, proj_dim=8, select_epoch="last", val_fraction=0.0)
+    both = score(tmp_path / "out" / "_shared", df, scorer=["knn", "knn-domain"])
+    assert set(both["method"]) == {"knn", "knn-domain"}
+    for name in ("knn", "knn-domain"):
+        alone = score(tmp_path / "out" / "_shared", df, scorer=name)
+        got = both[both["method"] == name].reset_index(drop=True)
+        assert np.allclose(got["score"].to_numpy(), alone["score"].to_numpy())
