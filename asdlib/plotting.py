@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 #: Frequencies (Hz) that may label a spectrogram's frequency axis (only those up to sr / 2).
-FREQ_TICKS_HZ = (0, 250, 500, 1000, 2000, 4000, 8000, 16000, 22050)
+FREQ_TICKS_HZ = (0, 500, 1000, 2000, 4000, 8000, 16000, 22050)
 #: Width (inches at the book's 80 dpi) of the book's text column at a 1280 px window: a wider
 #: figure is shrunk to it, and its text with it.
 BOOK_COLUMN_IN = 9.0

@@ -31,7 +31,8 @@ def _load_script(name: str) -> ModuleType:
 
 build_book = _load_script("build_book")
 student_copies = _load_script("student_copies")
-CHAPTERS = [name for name in build_book.toc_files(ROOT) if name != "book/index"]
+# chapters are the notebooks of _toc.yml; its Markdown pages (index, appendix) are not chapters
+CHAPTERS = [name for name in build_book.toc_notebooks(ROOT) if name != "book/index"]
 
 
 def _config() -> dict:
