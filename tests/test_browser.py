@@ -20,6 +20,7 @@ into the DOM, which Chromium dumps (``--dump-dom``). Checked on every page (issu
   tag keeps the expected ``NotImplementedError`` off the page);
 - **formulas typeset by MathJax**: every math node of the page became an ``mjx-container``,
   none is a MathJax error, and the chapters that define formulas have them;
+- no table text cut short with "..." (pandas' ``display.max_colwidth``, set off by ``book.setup``);
 - figures and players: every image output of the executed notebook appears and is served, every
   ``<audio>`` output appears with a WAV source, and **no cell shows the same figure twice**;
 - the appendix pages exist and the chapters that cite ``docs/synthetic_data.md`` link to them;
@@ -358,6 +359,15 @@ def test_chapter_shows_figures_and_audio(chromium: str, base_url: str, docname: 
         assert src.startswith("data:audio/wav;base64,"), f"{docname}: player without WAV source"
         wav = base64.b64decode(src.split(",", 1)[1])
         assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE" and len(wav) > 1000
+
+
+@pytest.mark.parametrize("docname", CHAPTERS)
+def test_no_table_cell_is_cut_short(chromium: str, base_url: str, docname: str) -> None:
+    """pandas cuts text cells at ``display.max_colwidth`` with "...": a caveat must be shown whole."""
+    soup = _soup(_dom(chromium, _page_url(base_url, docname)))
+    cut = [td.get_text(strip=True) for td in soup.select(".cell_output table td")
+           if td.get_text(strip=True).endswith("...") and len(td.get_text(strip=True)) > 20]
+    assert not cut, f"{docname}: table text cut short: {cut[:3]}"
 
 
 @pytest.mark.parametrize("docname", CHAPTERS)
