@@ -12,10 +12,10 @@ into the DOM, which Chromium dumps (``--dump-dom``). Checked on every page (issu
 - it loads: an ``<article>`` with an ``<h1>``;
 - **no console errors** (e.g. a script included twice: ``Identifier 'THEBE_JS_URL' has already
   been declared``);
-- **nothing wider than its column**: no player, player row, table, figure, formula or code
-  block reaches past the main content column (``article.bd-article``) at a 1280 px window,
-  unless it sits in a box that scrolls sideways (``overflow-x: auto | scroll``) and that box
-  fits; the page itself has no horizontal scroll bar;
+- **nothing wider than its column**: no player, player row or figure reaches past the main
+  content column (``article.bd-article``) at a 1280 px window; a table, formula or code block
+  may only when it sits in a box that scrolls sideways (``overflow-x: auto | scroll``) and that
+  box fits; the page itself has no horizontal scroll bar;
 - **no traceback or error output** anywhere, exercise stubs included (their ``remove-output``
   tag keeps the expected ``NotImplementedError`` off the page);
 - **formulas typeset by MathJax**: every math node of the page became an ``mjx-container``,
@@ -123,10 +123,12 @@ REPORT = """<script>
                mathjax_loaded: !!(window.MathJax && window.MathJax.startup && window.MathJax.startup.document)};
     if (column) {
       var c = column.getBoundingClientRect();
-      var sel = 'audio, .asd-players, .asd-player, table, img, mjx-container, pre, .cell_output, .output';
+      // players and figures must fit as they are; tables, code and formulas may scroll in a box
+      var strict = 'audio, .asd-players, .asd-player, img';
+      var sel = strict + ', table, mjx-container, pre, .cell_output, .output';
       column.querySelectorAll(sel).forEach(function (el) {
         if (!el.getClientRects().length) { return; }
-        var box = scroller(el, column) || el; var r = box.getBoundingClientRect();
+        var box = el.matches(strict) ? el : (scroller(el, column) || el); var r = box.getBoundingClientRect();
         if (r.right > c.right + 2 || r.left < c.left - 2) {
           out.too_wide.push({element: describe(el), box: describe(box), left: r.left, right: r.right,
                              column_left: c.left, column_right: c.right});
