@@ -31,8 +31,7 @@ def _load_script(name: str) -> ModuleType:
 
 build_book = _load_script("build_book")
 student_copies = _load_script("student_copies")
-# chapters are the notebooks of _toc.yml; its Markdown pages (index, appendix) are not chapters
-CHAPTERS = [name for name in build_book.toc_notebooks(ROOT) if name != "book/index"]
+CHAPTERS = [name for name in build_book.toc_files(ROOT) if re.fullmatch(r"book/\d\d_[a-z0-9_]+", name)]
 
 
 def _config() -> dict:
