@@ -426,7 +426,8 @@ def test_screenshot_of_every_chapter(chromium: str, base_url: str, docname: str)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / f"{Path(docname).name}.png"
     shot.unlink(missing_ok=True)
-    flags = [f for f in CHROME_FLAGS if not f.startswith("--window-size")]
+    # scroll bars shown: a table that scrolls sideways shows its bar in the screenshot
+    flags = [f for f in CHROME_FLAGS if not f.startswith(("--window-size", "--hide-scrollbars"))]
     with tempfile.TemporaryDirectory() as profile:
         proc = subprocess.run([chromium, *flags, f"--user-data-dir={profile}",
                                f"--window-size={WIDTH},{height}", f"--screenshot={shot}", url],
