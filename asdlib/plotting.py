@@ -49,11 +49,12 @@ __all__ = [
 
 #: Frequencies (Hz) that may label a spectrogram's frequency axis (only those up to sr / 2).
 FREQ_TICKS_HZ = (0, 500, 1000, 2000, 4000, 8000, 16000, 22050)
-#: Width (inches at the book's 80 dpi) of the book's text column at a 1280 px window: a wider
-#: figure is shrunk to it, and its text with it.
-BOOK_COLUMN_IN = 9.0
+#: Width (inches at the book's 80 dpi) of the book's text column at a 1280 px window (about
+#: 690 px, measured in tests/test_browser.py's screenshots): a wider figure is shrunk to it, and
+#: its text with it.
+BOOK_COLUMN_IN = 8.5
 #: Smallest font size (points, after that shrinking) of any text in a figure of this module.
-MIN_FONT_PT = 9.0
+MIN_FONT_PT = 10.0
 #: Colours of the machine IDs in an embedding map (never used for normal / anomaly).
 ID_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#17becf")
 #: Colours and markers of normal and anomalous clips in an embedding map (not ID colours).

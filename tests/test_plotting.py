@@ -312,8 +312,9 @@ def test_three_panel_look_and_listen_keeps_text_legible_in_the_book_column() -> 
     sizes = _visible_text_sizes(fig)
     assert sizes and min(sizes) * shrink >= plotting.MIN_FONT_PT, (min(sizes), shrink)
     assert plotting.legible_font_size(6.0) == 10.0  # a figure that fits keeps the default size
-    assert plotting.legible_font_size(18.0) == 18.0  # shrunk by half: 9 pt needs 18 pt
-    assert plotting.legible_font_size(12.6) == 13.0  # three 4.2-in panels: 12.6 pt, rounded up
+    assert (plotting.BOOK_COLUMN_IN, plotting.MIN_FONT_PT) == (8.5, 10.0)  # the column measured at 1280 px
+    assert plotting.legible_font_size(17.0) == 20.0  # shrunk by half: 10 pt needs 20 pt
+    assert plotting.legible_font_size(12.6) == 15.0  # three 4.2-in panels: 14.8 pt, rounded up
 
 
 def test_embedding_maps_use_different_colours_for_ids_and_for_normal_anomaly() -> None:
