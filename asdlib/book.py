@@ -81,6 +81,7 @@ def setup(seed: int = 0, quiet: bool = False) -> dict:
     seed_everything(seed)
     plt.rcParams.update({"figure.figsize": (9, 3.2), "figure.dpi": 80, "axes.grid": False,
                          "savefig.dpi": 80, "font.size": 10})
+    pd.set_option("display.max_colwidth", None)  # notes and caveats in tables are shown whole, not cut at 50 chars
     info = {"data": data_choice(), "device": str(pick_device()), "seed": seed,
             "samples": str(shared_samples()) if shared_samples() else None}
     if not quiet:

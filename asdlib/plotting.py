@@ -15,6 +15,7 @@ The module never selects a matplotlib backend: it draws with whatever backend th
 from __future__ import annotations
 
 import html
+import math
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 
 if TYPE_CHECKING:
     from .features import FrontEndConfig
@@ -29,6 +31,9 @@ if TYPE_CHECKING:
 __all__ = [
     "specshow",
     "show",
+    "show_logmels",
+    "players_html",
+    "legible_font_size",
     "play",
     "plot_band_difference",
     "plot_roc",
@@ -37,7 +42,23 @@ __all__ = [
     "plot_differences",
     "plot_learning_curve",
     "plot_embeddings",
+    "ShownFigure",
+    "MIN_FONT_PT",
+    "BOOK_COLUMN_IN",
 ]
+
+#: Frequencies (Hz) that may label a spectrogram's frequency axis (only those up to sr / 2).
+FREQ_TICKS_HZ = (0, 500, 1000, 2000, 4000, 8000, 16000, 22050)
+#: Width (inches at the book's 80 dpi) of the book's text column at a 1280 px window (about
+#: 690 px, measured in tests/test_browser.py's screenshots): a wider figure is shrunk to it, and
+#: its text with it.
+BOOK_COLUMN_IN = 8.5
+#: Smallest font size (points, after that shrinking) of any text in a figure of this module.
+MIN_FONT_PT = 10.0
+#: Colours of the machine IDs in an embedding map (never used for normal / anomaly).
+ID_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#17becf")
+#: Colours and markers of normal and anomalous clips in an embedding map (not ID colours).
+ROLE_STYLES = {"anomaly": ("black", "x"), "normal": ("0.55", "o")}
 
 
 
@@ -83,12 +104,34 @@ def _check_wave(wave: Any, name: str) -> np.ndarray:
     return arr
 
 
+def legible_font_size(fig_width_in: float, base: float = 10.0) -> float:
+    """Font size (pt) that stays at least :data:`MIN_FONT_PT` after the book shrinks a figure
+    of ``fig_width_in`` inches to its :data:`BOOK_COLUMN_IN`-inch column (``base`` when it fits)."""
+    shrink = min(1.0, BOOK_COLUMN_IN / float(fig_width_in))
+    return float(max(base, math.ceil(MIN_FONT_PT / shrink - 1e-9)))
+
+
 def _new_ax(ax: Axes | None, figsize: tuple[float, float] = (6.0, 4.0)) -> tuple[Figure, Axes]:
     """Return (figure, axes): the given axes and its figure, or a fresh pair."""
     if ax is not None:
         return ax.figure, ax
     fig, new = plt.subplots(figsize=figsize, layout="constrained")
     return fig, new
+
+
+def _hz_ticks_up_to(ax: Axes, fmin: float, fmax: float) -> None:
+    """Round-number frequency ticks between ``fmin`` and ``fmax`` (the top band edge, at most sr/2).
+
+    librosa's mel axis puts ticks at powers of two and its top bin edge can lie above ``fmax``,
+    which showed a tick at 8192 Hz on a 16 kHz (Nyquist 8 kHz) spectrogram; the axis now ends
+    at ``fmax`` and every tick is a frequency the spectrogram contains.
+    """
+    ticks = [t for t in FREQ_TICKS_HZ if fmin <= t <= fmax]
+    if not ticks or fmax - ticks[-1] > 0.25 * fmax:
+        ticks.append(fmax)
+    ax.set_ylim(max(ax.get_ylim()[0], 0.0), fmax)
+    ax.set_yticks(ticks, [f"{t / 1000:g}k" if t >= 1000 else f"{t:g}" for t in ticks])
+    ax.yaxis.set_minor_locator(NullLocator())
 
 
 def specshow(
@@ -118,6 +161,7 @@ def specshow(
         fmin=fe.fmin, fmax=fe.f_max, ax=ax,
         vmin=vmin, vmax=vmax, cmap="magma",
     )
+    _hz_ticks_up_to(ax, fe.fmin, fe.f_max)
     ax.set_xlabel("Time (s)")
     ax.set_ylabel("Frequency (Hz, mel scale)")
     if title:
@@ -153,9 +197,10 @@ def show(
     """Look and listen: spectrograms side by side, each with an audio player below it.
 
     Draws the log-mel of the first ``seconds`` of each wave in one row of panels (shared
-    colour scale), displays the figure, then an HTML table of titled players aligned with the
-    panels. The figure is closed after display and returned, so end the call with ``;`` or
-    assign it (``fig = show(...)``) to avoid drawing it twice.
+    colour scale, three panels a row), displays the figure, then a row of titled players in
+    the same order (:func:`players_html`, wrapping on narrow pages). The figure is closed after
+    display and returned as a :class:`ShownFigure`, which IPython does not display again: a
+    cell may end with ``show(...)``.
     """
     if not isinstance(items, Mapping) or len(items) == 0:
         raise ValueError("items: expected a non-empty dict of title -> waveform")
@@ -181,22 +226,49 @@ def _panels_and_players(specs: Mapping[str, np.ndarray], waves: Mapping[str, np.
     vmin = max(min(float(s.min()) for s in specs.values()), vmax - 80.0)
     ncols = min(len(specs), ncols)
     nrows = -(-len(specs) // ncols)
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False, layout="constrained"
-    )
-    for ax, (title, spec) in zip(axes.flat, specs.items()):
-        specshow(spec, config, ax=ax, title=title, vmin=vmin, vmax=vmax)
+    width = 4.2 * ncols
+    with plt.rc_context({"font.size": legible_font_size(width)}):
+        fig, axes = plt.subplots(
+            nrows, ncols, figsize=(width, 3.2 * nrows), squeeze=False, layout="constrained"
+        )
+        for ax, (title, spec) in zip(axes.flat, specs.items()):
+            specshow(spec, config, ax=ax, title=title, vmin=vmin, vmax=vmax)
     for ax in list(axes.flat)[len(specs):]:
         ax.set_visible(False)
     display(fig)
     plt.close(fig)
-    cells = [
-        f"<td style='text-align:center'><b>{html.escape(t)}</b><br>{play(w, sr, None)._repr_html_()}</td>"
-        for t, w in waves.items()
-    ]
-    rows = ["<tr>" + "".join(cells[i : i + ncols]) + "</tr>" for i in range(0, len(cells), ncols)]
-    display(HTML("<table class='asd-players'>" + "".join(rows) + "</table>"))
+    display(HTML(players_html(waves, sr)))
+    fig.__class__ = ShownFigure  # already displayed: a cell ending in show(...) must not draw it again
     return fig
+
+
+class ShownFigure(Figure):
+    """A figure that :func:`show` has already displayed.
+
+    IPython displays the value of a cell's last expression; for a plain figure that drew every
+    look-and-listen figure twice when a cell ended with ``show(...)`` (chapter 5). This class
+    tells IPython that there is nothing more to display; ``savefig`` and the axes work as usual.
+    """
+
+    def _ipython_display_(self) -> None:
+        return None
+
+
+def players_html(waves: Mapping[str, np.ndarray], sr: int) -> str:
+    """Titled audio players that wrap onto the next line instead of overflowing the page.
+
+    A flex row (``div.asd-players``) of boxes 12em wide or wider, each with its title and a
+    player as wide as its box; inline styles keep it right in Jupyter and Colab too.
+    """
+    boxes = []
+    for title, wave in waves.items():
+        player = play(wave, sr, None)._repr_html_().replace(
+            "<audio ", "<audio style='width:100%;max-width:100%' ", 1)
+        boxes.append(
+            "<div class='asd-player' style='flex:1 1 12em;min-width:0;max-width:100%;text-align:center'>"
+            f"<b style='overflow-wrap:anywhere'>{html.escape(str(title))}</b><br>{player}</div>")
+    return ("<div class='asd-players' style='display:flex;flex-wrap:wrap;gap:0.5em 1em;max-width:100%'>"
+            + "".join(boxes) + "</div>")
 
 
 def show_logmels(
@@ -510,6 +582,23 @@ def plot_learning_curve(
     return fig
 
 
+def _label_style(label: str, index: int) -> tuple[str, str]:
+    """(colour, marker) of one label of an embedding map.
+
+    Labels naming a role ("anomaly", "normal", e.g. ``test anomaly``, ``train (normal)``) get
+    :data:`ROLE_STYLES` (anomalies black crosses, normal clips grey, training ones lighter);
+    any other label (a machine ID) gets the next of :data:`ID_COLOURS`, which contains neither.
+    So two panels of the same points, by ID and by role, never use one colour for two meanings.
+    """
+    low = label.lower()
+    if "anomal" in low:
+        return ROLE_STYLES["anomaly"]
+    if "normal" in low:
+        colour, marker = ROLE_STYLES["normal"]
+        return ("0.75" if "train" in low else colour), marker
+    return ID_COLOURS[index % len(ID_COLOURS)], "o"
+
+
 def plot_embeddings(
     emb: np.ndarray,
     labels: Sequence[Any] | np.ndarray,
@@ -517,7 +606,11 @@ def plot_embeddings(
     ax: Axes | None = None,
     random_state: int = 0,
 ) -> Figure:
-    """Scatter a 2-D map of embeddings [N, D] (``pca`` or ``tsne``), one colour per label."""
+    """Scatter a 2-D map of embeddings [N, D] (``pca`` or ``tsne``), one colour per label.
+
+    Machine IDs take colours from :data:`ID_COLOURS`; normal / anomaly labels take the greys and
+    black crosses of :data:`ROLE_STYLES` (see :func:`_label_style`).
+    """
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 
@@ -538,9 +631,11 @@ def plot_embeddings(
     else:
         raise ValueError(f"method: expected 'pca' or 'tsne', got {method!r}")
     fig, ax = _new_ax(ax, (5.0, 4.5))
-    for value in pd.unique(lab):
+    for i, value in enumerate(pd.unique(lab)):
         mask = lab == value
-        ax.scatter(xy[mask, 0], xy[mask, 1], s=12, alpha=0.8, label=str(value))
+        colour, marker = _label_style(str(value), i)
+        ax.scatter(xy[mask, 0], xy[mask, 1], s=14 if marker == "o" else 22, alpha=0.8, label=str(value),
+                   color=colour, marker=marker)
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1])
     ax.legend(fontsize="small", markerscale=1.5)

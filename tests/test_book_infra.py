@@ -1,7 +1,7 @@
 """Tests of the book infrastructure: config, table of contents, chapter skeleton, exercises.
 
-The conventions checked here are written down in ``book/index.md`` ("For teachers", "For
-chapter authors") and in ``scripts/student_copies.py``.
+The conventions checked here are written down in ``book/index.md`` ("For teachers"),
+``book/appendix/chapter_authors.md`` and ``scripts/student_copies.py``.
 """
 
 from __future__ import annotations

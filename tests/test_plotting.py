@@ -263,3 +263,80 @@ def test_show_logmels_draws_given_logmels_with_players(capsys):
     assert axes[0].get_xlabel() and axes[0].get_ylabel()
     with pytest.raises(ValueError, match="expected a \\(logmel, wave\\) pair"):
         plotting.show_logmels({"a": spec})
+
+
+# --- issue 13: figures that render once, legibly, with honest axes -------------------------
+
+
+def _visible_text_sizes(fig: Figure) -> list[float]:
+    """Font sizes of every visible, non-empty text of ``fig`` (titles, labels, tick labels)."""
+    fig.canvas.draw()
+    return [t.get_fontsize() for t in fig.findobj(matplotlib.text.Text)
+            if t.get_visible() and t.get_text().strip() and (t.axes is None or t.axes.get_visible())]
+
+
+def test_show_returns_a_figure_ipython_does_not_display_twice() -> None:
+    from IPython.core.formatters import DisplayFormatter
+
+    fig = plotting.show({"hum": _tone(200, 1.0)}, sr=SR)
+    assert isinstance(fig, plotting.ShownFigure) and isinstance(fig, Figure)
+    data, _ = DisplayFormatter().format(fig)  # what IPython shows for a cell ending in show(...)
+    assert data == {}, f"show()'s figure would be displayed again: {list(data)}"
+    plain, _ = DisplayFormatter().format(plt.figure())
+    assert plain, "a plain figure is displayed (the check above can fail)"
+    spec = np.full((64, 20), -40.0, dtype=np.float32)
+    fig2 = plotting.show_logmels({"a": (spec, _tone(300, 1.0))}, seconds=0.5)
+    assert DisplayFormatter().format(fig2)[0] == {}
+
+
+@pytest.mark.parametrize("n_mels", [64, 128])
+def test_spectrogram_frequency_ticks_stay_at_or_below_nyquist(n_mels: int) -> None:
+    from asdlib.features import FrontEndConfig
+
+    fe = FrontEndConfig(n_mels=n_mels)
+    fig = plotting.specshow(np.zeros((n_mels, 40), dtype=np.float32), fe)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    lo, hi = ax.get_ylim()
+    assert hi == pytest.approx(SR / 2)  # the axis ends at the Nyquist frequency, 8 kHz
+    ticks = [t for t in ax.get_yticks() if lo <= t <= hi]
+    assert max(ticks) == pytest.approx(SR / 2) and all(t <= SR / 2 for t in ticks)  # no 8192 Hz
+    assert [lab.get_text() for lab in ax.get_yticklabels()][-1] == "8k"
+
+
+def test_three_panel_look_and_listen_keeps_text_legible_in_the_book_column() -> None:
+    items = {f"clip {i}": _tone(300 * (i + 1), 1.0) for i in range(3)}
+    fig = plotting.show(items, sr=SR)
+    shrink = min(1.0, plotting.BOOK_COLUMN_IN / fig.get_figwidth())
+    assert shrink < 1.0  # three panels are wider than the column: their text is shrunk
+    sizes = _visible_text_sizes(fig)
+    assert sizes and min(sizes) * shrink >= plotting.MIN_FONT_PT, (min(sizes), shrink)
+    assert plotting.legible_font_size(6.0) == 10.0  # a figure that fits keeps the default size
+    assert (plotting.BOOK_COLUMN_IN, plotting.MIN_FONT_PT) == (8.5, 10.0)  # the column measured at 1280 px
+    assert plotting.legible_font_size(17.0) == 20.0  # shrunk by half: 10 pt needs 20 pt
+    assert plotting.legible_font_size(12.6) == 15.0  # three 4.2-in panels: 14.8 pt, rounded up
+
+
+def test_embedding_maps_use_different_colours_for_ids_and_for_normal_anomaly() -> None:
+    from matplotlib.colors import to_hex
+
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(40, 8))
+    ids = np.repeat(["id_00", "id_02", "id_04", "id_06"], 10)
+    roles = np.repeat(["train (normal)", "test normal", "test anomaly", "test anomaly"], 10)
+    fig, (a, b) = plt.subplots(1, 2)
+    plotting.plot_embeddings(emb, ids, ax=a)
+    plotting.plot_embeddings(emb, roles, ax=b)
+    colours = lambda ax: {to_hex(c.get_facecolor()[0]) for c in ax.collections}  # noqa: E731
+    assert len(colours(a)) == 4 and len(colours(b)) == 3
+    assert not colours(a) & colours(b), "one colour means a machine ID in one panel and a role in the other"
+    anomaly = next(c for c in b.collections if c.get_label() == "test anomaly")
+    assert to_hex(anomaly.get_facecolor()[0]) == "#000000"
+
+
+def test_players_wrap_instead_of_overflowing() -> None:
+    pytest.importorskip("IPython")
+    page = plotting.players_html({"a <b>": _tone(200, 0.2), "b": _tone(300, 0.2), "c": _tone(400, 0.2)}, SR)
+    assert page.startswith("<div class='asd-players' style='display:flex;flex-wrap:wrap")
+    assert page.count("<audio style='width:100%;max-width:100%'") == 3
+    assert "a &lt;b&gt;" in page and "<table" not in page
