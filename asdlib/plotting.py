@@ -62,36 +62,19 @@ ROLE_STYLES = {"anomaly": ("black", "x"), "normal": ("0.55", "o")}
 
 
 
-def _first_attr(config: Any, names: Sequence[str], default: Any) -> Any:
-    """Return the first attribute of ``config`` among ``names`` that is set, else ``default``."""
-    for name in names:
-        value = getattr(config, name, None)
-        if value is not None:
-            return value
-    return default
-
-
 def _front_end(config: Any = None, sr: int | None = None) -> FrontEndConfig:
-    """``config`` as a :class:`~asdlib.features.FrontEndConfig` (defaults at ``sr`` for ``None``).
-
-    Any object with the usual attribute names (``sr`` / ``sample_rate``, ``hop_length`` /
-    ``hop``, ``fmin`` / ``f_min``, ...) is read into one.
-    """
+    """The front end to analyse with: ``config`` itself (a :class:`~asdlib.features.FrontEndConfig`),
+    the one front end of a :class:`~asdlib.methods.MethodConfig` (its ``frontend``), or the DCASE
+    defaults at ``sr`` for ``None``."""
     from .features import FrontEndConfig
 
+    if config is None:
+        return FrontEndConfig(sr=int(sr or FrontEndConfig.sr))
     if isinstance(config, FrontEndConfig):
         return config
-    base = FrontEndConfig(sr=int(sr or FrontEndConfig.sr))
-    if config is None:
-        return base
-    return FrontEndConfig(
-        sr=int(_first_attr(config, ("sr", "sample_rate", "sampling_rate"), base.sr)),
-        n_fft=int(_first_attr(config, ("n_fft",), base.n_fft)),
-        hop_length=int(_first_attr(config, ("hop_length", "hop"), base.hop_length)),
-        n_mels=int(_first_attr(config, ("n_mels",), base.n_mels)),
-        fmin=float(_first_attr(config, ("fmin", "f_min"), base.fmin)),
-        fmax=_first_attr(config, ("fmax", "f_max"), None),
-    )
+    if isinstance(getattr(config, "frontend", None), FrontEndConfig):
+        return config.frontend
+    raise TypeError(f"config: expected a FrontEndConfig or a MethodConfig, got {type(config).__name__}")
 
 
 def _check_wave(wave: Any, name: str) -> np.ndarray:

@@ -340,3 +340,14 @@ def test_players_wrap_instead_of_overflowing() -> None:
     assert page.startswith("<div class='asd-players' style='display:flex;flex-wrap:wrap")
     assert page.count("<audio style='width:100%;max-width:100%'") == 3
     assert "a &lt;b&gt;" in page and "<table" not in page
+
+
+def test_front_end_is_read_from_one_place() -> None:
+    from asdlib.features import FrontEndConfig
+    from asdlib.methods import method_config
+
+    cfg = method_config("ae", n_mels=32)
+    assert plotting._front_end(cfg) is cfg.frontend and plotting._front_end(cfg.frontend) is cfg.frontend
+    assert plotting._front_end(None, 8000) == FrontEndConfig(sr=8000)
+    with pytest.raises(TypeError, match="expected a FrontEndConfig or a MethodConfig, got dict"):
+        plotting._front_end({"sr": 16000})
