@@ -19,13 +19,6 @@ from asdlib.train import TrainingError, train, validation_criterion, validation_
 FAST = dict(epochs=2, batch_size=16, segments_per_clip=2, width=8, depth=2, emb_dim=32, proj_dim=16)
 
 
-@pytest.fixture(scope="module")
-def tiny2020(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synth") / "d2020"
-    synth.generate(root, layout="dcase2020", scale="tiny", machines=["fan", "valve"], seed=1)
-    return root
-
-
 @pytest.fixture(autouse=True)
 def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("ASD_CACHE", str(tmp_path / "cache"))

@@ -20,13 +20,6 @@ FAST = dict(epochs=2, batch_size=16, segments_per_clip=2, width=8, depth=2, emb_
 
 
 @pytest.fixture(scope="module")
-def tiny2020(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synth") / "d2020"
-    synth.generate(root, layout="dcase2020", scale="tiny", machines=["fan", "valve"], seed=1)
-    return root
-
-
-@pytest.fixture(scope="module")
 def tiny2022(tmp_path_factory):
     root = tmp_path_factory.mktemp("synth") / "d2022"
     synth.generate(root, layout="dcase2022", scale="tiny", machines=["bearing"], seed=1)
