@@ -81,8 +81,8 @@ class ScaleSpec:
 
 _SCALES: dict[str, ScaleSpec] = {
     "tiny": ScaleSpec(2.0, 2, 6, 3, 3, 6, 1, 2, 2),
-    # book: 64 normal training clips per ID / source domain (twice the old book scale; 128, the
-    # working regime issue 9 asks for, would put the book build over its 25-minute CPU budget with
+    # book: 64 normal training clips per ID / source domain (twice the old book scale; with 128,
+    # the "study" scale, the DCASE 2022 chapter would come close to its 6-minute CPU budget with
     # today's training speed: see docs/synthetic_data.md), 10 target training clips per section as
     # the real 2022 data; 100 + 100 test clips per 2020 ID (a type's mean AUC to about +-4 points),
     # 50 + 50 per 2022 domain as the real data. "study" is the 128-clip regime for longer runs.
