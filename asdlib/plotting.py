@@ -425,6 +425,16 @@ def _interval_bars(ax: Axes, xs: np.ndarray, lo: np.ndarray, hi: np.ndarray, **k
     ax.errorbar(xs, (lo + hi) / 2, yerr=(hi - lo) / 2, fmt="none", capsize=3, **kw)
 
 
+def _label_groups(ax: Axes, x: np.ndarray, groups: Sequence[Any], group: str, ylabel: str,
+                  title: str | None) -> None:
+    """Ticks at the groups (tilted when many), axis labels and title of a per-group chart."""
+    ax.set_xticks(x, [str(g) for g in groups], rotation=30 if len(groups) > 4 else 0)
+    ax.set_xlabel(group.replace("_", " "))
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+
+
 def plot_grouped_bars(
     table: pd.DataFrame,
     value: str = "estimate",
@@ -469,11 +479,7 @@ def plot_grouped_bars(
                            sub[hi].to_numpy(dtype=float)[ok] * scale, color="0.15", linewidth=1)
     if reference is not None:
         ax.axhline(reference, color="k", lw=0.8, ls="--")
-    ax.set_xticks(x, [str(g) for g in groups], rotation=30 if len(groups) > 4 else 0)
-    ax.set_xlabel(group.replace("_", " "))
-    ax.set_ylabel(ylabel or value)
-    if title:
-        ax.set_title(title)
+    _label_groups(ax, x, groups, group, ylabel or value, title)
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
 
@@ -514,11 +520,7 @@ def plot_differences(
     ax.scatter(x[resolved], est[resolved], color="tab:blue", zorder=3, label="interval excludes 0")
     ax.scatter(x[~resolved], est[~resolved], facecolors="white", edgecolors="tab:blue", zorder=3,
                label="interval includes 0")
-    ax.set_xticks(x, [str(g) for g in groups], rotation=30 if len(groups) > 4 else 0)
-    ax.set_xlabel(group.replace("_", " "))
-    ax.set_ylabel(ylabel or f"difference ({estimate})")
-    if title:
-        ax.set_title(title)
+    _label_groups(ax, x, groups, group, ylabel or f"difference ({estimate})", title)
     ax.legend(fontsize="small")
     return fig
 

@@ -69,7 +69,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from .files import replace_tree
+from .files import atomic_path, replace_tree
 
 __all__ = [
     "SubmissionError",
@@ -172,10 +172,8 @@ def _fmt(x: float) -> str:
 
 
 def _write_rows_atomic(path: Path, rows: list[tuple[str, str]]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", newline="") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         csv.writer(fh, lineterminator="\n").writerows(rows)
-    os.replace(tmp, path)
 
 
 def write_submission(scores: pd.DataFrame, out_dir: str | os.PathLike[str],

@@ -25,6 +25,22 @@ def _cache(tmp_path, monkeypatch):
     torch.set_num_threads(1)
 
 
+@pytest.fixture
+def loaded_paths(monkeypatch) -> list[str]:
+    """Every path training loads features of (train.load_features spied on), in order."""
+    import asdlib.train as tr
+
+    seen: list[str] = []
+    real = tr.load_features
+
+    def spy(paths, frontend, **kw):
+        seen.extend(str(p) for p in paths)
+        return real(paths, frontend, **kw)
+
+    monkeypatch.setattr(tr, "load_features", spy)
+    return seen
+
+
 # ------------------------------------------------------------------ settings
 def test_encoder_and_selection_defaults_and_checks():
     c = methods.method_config("contrastive")
@@ -146,18 +162,9 @@ def test_validation_criterion_by_hand():
     assert got["val_margin"] == pytest.approx(((s - 0.2 * s) + (0.0 - 1.0)) / 2)
 
 
-def test_training_never_sees_a_test_clip_and_records_the_held_out_list(tiny2020, tmp_path, monkeypatch):
-    import asdlib.train as tr
-
+def test_training_never_sees_a_test_clip_and_records_the_held_out_list(tiny2020, tmp_path, loaded_paths):
     df = index(tiny2020)
-    seen: list[str] = []
-    real = tr.load_features
-
-    def spy(paths, frontend, **kw):
-        seen.extend(str(p) for p in paths)
-        return real(paths, frontend, **kw)
-
-    monkeypatch.setattr(tr, "load_features", spy)
+    seen = loaded_paths
     res = train(df, "all", methods.method_config("contrastive", **FAST), tmp_path / "run", progress=False)
     meta = json.loads((res.run_dir / "config.json").read_text())
     test_paths = set(df.loc[df.split == "test", "path"])
@@ -295,22 +302,16 @@ def test_cli_train_all_then_score(tiny2020, tmp_path, capsys):
     assert "give --method (or --preset)" in capsys.readouterr().err
 
 
-def test_compare_widths_uses_the_validation_criterion_only(tiny2020, tmp_path, monkeypatch):
+def test_compare_widths_uses_the_validation_criterion_only(tiny2020, tmp_path, monkeypatch, loaded_paths):
     import asdlib.train as tr
     from asdlib.pipeline import compare_widths
 
     df = index(tiny2020)
-    seen: list[str] = []
-    real = tr.load_features
-
-    def spy(paths, frontend, **kw):
-        seen.extend(str(p) for p in paths)
-        return real(paths, frontend, **kw)
+    seen = loaded_paths
 
     def by_width(encoder, feats, labels, held, views, cfg, dev):  # a wider encoder separates units better
         return {"val_acc": 1.0, "val_margin": encoder.width / 100}
 
-    monkeypatch.setattr(tr, "load_features", spy)
     monkeypatch.setattr(tr, "_validate", by_width)
     table = compare_widths(df, "contrastive", [4, 8], tmp_path / "w", **{**FAST, "epochs": 1})
     assert list(table["width"]) == [4, 8] and list(table["machine_type"]) == ["all", "all"]
