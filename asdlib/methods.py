@@ -110,7 +110,7 @@ class MethodConfig:
     hf_strength: float = 1.0
     hf_band: str = "high"
     hf_role: str = "invariance"  # what the altered views are for: augment.HF_ROLES (our default: invariance)
-    scorer: str = "knn"
+    scorer: str = "knn-auto"  # scoring.SCORERS; knn-auto: as "knn" without target training clips (see scoring)
     k: int = 1
     test_hop_frames: int = 32
     encoder: str | None = None  # None = "shared" for the contrastive methods, else "per-type"
@@ -323,17 +323,19 @@ def build_scorer(cfg: MethodConfig):
     """The scorer of a method's clip representations (:mod:`asdlib.scoring`); ``None`` for ``ae``.
 
     ``knn-stats``: mean Euclidean distance to the ``k`` nearest normal training clips' statistics
-    of the same unit; ``gmm-stats``: negative log-likelihood under a ``gmm_components``-component
-    diagonal Gaussian mixture of them; contrastive methods: the ``scorer`` setting on embeddings.
+    of the same unit (with the ``scorer`` setting's domain handling when it is a ``knn-*``
+    scorer; ``"knn"`` otherwise); ``gmm-stats``: negative log-likelihood under a
+    ``gmm_components``-component diagonal Gaussian mixture of them; contrastive methods: the
+    ``scorer`` setting on embeddings (cosine distance).
     """
     from .scoring import make_scorer
 
     if cfg.method == "knn-stats":
-        return make_scorer("knn", k=cfg.k, metric="euclidean")
+        return make_scorer(cfg.scorer if cfg.scorer.startswith("knn") else "knn", k=cfg.k, metric="euclidean")
     if cfg.method == "gmm-stats":
         return make_scorer("gmm", n_components=cfg.gmm_components, seed=cfg.seed)
     if cfg.method in CONTRASTIVE:
-        return make_scorer(cfg.scorer, **({"k": cfg.k} if cfg.scorer == "knn" else {}))
+        return make_scorer(cfg.scorer, **({"k": cfg.k} if cfg.scorer.startswith("knn") else {}))
     return None
 
 

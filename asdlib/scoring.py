@@ -39,6 +39,13 @@ section; explained in chapter 8, ``book/08_dcase2022_results.ipynb``). Three nam
   known. Wilkinghoff et al., *Handling Domain Shifts for Anomalous Sound
   Detection: A Review of DCASE-Related Work* (arXiv:2503.10435) review the wider problem.
 
+* ``"knn-auto"`` (:class:`BalancedDomainScorer`, the contrastive methods' and ``knn-stats``'
+  default): one of the three above, chosen per run on the *training* clips alone: the one whose
+  leave-one-out training scores give the normal clips of the two domains the most similar
+  scores (the official AUC (target) ranks every anomaly against the target normals, so a
+  domain whose normals score high drags that AUC towards or below chance). On data without
+  target training clips (DCASE 2020) it scores as ``"knn"``.
+
 ``k``, ``k_target``, ``smote_ratio`` and ``standardize`` combine freely (e.g.
 ``make_scorer("knn-zscore", smote_ratio=1.0)``). Units without target training clips (DCASE
 2020) keep the source memory only.
@@ -66,6 +73,7 @@ __all__ = [
     "MahalanobisScorer",
     "GMMScorer",
     "DomainKNNScorer",
+    "BalancedDomainScorer",
     "SCORERS",
     "DOMAIN_SCORERS",
     "make_scorer",
@@ -446,6 +454,94 @@ class DomainKNNScorer(UnitScorer):
         return out
 
 
+class BalancedDomainScorer(UnitScorer):
+    """The domain scorer whose training scores treat the two domains alike (``"knn-auto"``).
+
+    The official AUC (target) ranks *all* anomalies of a section, from both domains, against the
+    target-domain normal clips. A scorer that gives normal clips of one domain systematically
+    higher scores than those of the other hands that domain's AUC to chance or below, and this
+    can be seen without any test clip: on the leave-one-out scores of the normal *training*
+    clips (:meth:`UnitScorer.train_scores`). ``fit`` fits every candidate (``"knn-domain"``,
+    ``"knn-smote"``, ``"knn-zscore"`` with this ``k`` and ``metric``), measures per unit the
+    **domain imbalance** ``|AUC(target training scores vs source training scores) - 0.5|``
+    (0 = the two domains' normal clips score alike, 0.5 = the scores alone tell the domains
+    apart), averages it over the units with clips of both domains and keeps the candidate with
+    the smallest mean (ties: the first in :attr:`CANDIDATES` order). Only training clips and
+    their domains enter; no test clip, test label or test domain. Units without target
+    training clips (DCASE 2020) make the choice moot: every candidate then scores like
+    ``"knn"``, and ``"knn-domain"`` is kept.
+
+    A candidate that cannot be fitted on the data (SMOTE and z-scores need at least two target
+    clips per unit) is left out and named in ``skipped_`` with the reason.
+
+    After ``fit``: ``choice_`` (the kept candidate's name), ``imbalance_`` (candidate -> mean
+    imbalance; empty without target clips) and ``skipped_``.
+    """
+
+    CANDIDATES: tuple[str, ...] = ("knn-domain", "knn-smote", "knn-zscore")
+
+    def __init__(self, k: int = 1, metric: str = "cosine") -> None:
+        if isinstance(k, bool) or int(k) != k or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        self.k = int(k)
+        self.metric = metric
+
+    def fit(self, emb: np.ndarray, units: Sequence[Hashable] | None = None,
+            domains: Sequence[object] | None = None) -> "BalancedDomainScorer":
+        """Fit every candidate on the training clips and keep the best-balanced one (see the class)."""
+        from sklearn.metrics import roc_auc_score
+
+        x = _as_embeddings(emb)
+        d = _as_domains(domains, x.shape[0])
+        if d is None:
+            raise ValueError("BalancedDomainScorer needs the training clips' domains: "
+                             "fit(emb, units, domains) with 'source' / 'target' per training clip")
+        u = _as_units(units, x.shape[0])
+        keys = np.zeros(x.shape[0], dtype=np.int64) if u is None else u
+        both = [key for key in dict.fromkeys(keys.tolist())
+                if {"source", "target"} <= set(d[keys == key].tolist())]
+        fitted: dict[str, UnitScorer] = {}
+        self.skipped_: dict[str, str] = {}
+        for name in self.CANDIDATES:
+            try:
+                fitted[name] = make_scorer(name, k=self.k, metric=self.metric).fit(x, units, d)
+                if both:
+                    fitted[name].loo_ = fitted[name].train_scores()
+            except ValueError as err:  # e.g. SMOTE or z-scores with a single target clip
+                if name == self.CANDIDATES[0]:
+                    raise
+                fitted.pop(name, None)
+                self.skipped_[name] = str(err)
+        self.imbalance_: dict[str, float] = {}
+        if both:
+            for name, scorer in fitted.items():
+                loo = scorer.loo_
+                per_unit = []
+                for key in both:
+                    idx = keys == key
+                    per_unit.append(abs(roc_auc_score(d[idx] == "target", loo[idx]) - 0.5))
+                self.imbalance_[name] = float(np.mean(per_unit))
+            self.choice_ = min(self.imbalance_, key=lambda n: (self.imbalance_[n], self.CANDIDATES.index(n)))
+        else:
+            self.choice_ = self.CANDIDATES[0]
+        self.chosen_ = fitted[self.choice_]
+        self.dim_ = self.chosen_.dim_
+        self.models_ = self.chosen_.models_
+        return self
+
+    def train_scores(self) -> np.ndarray:
+        """The kept candidate's leave-one-out training scores."""
+        if not hasattr(self, "chosen_"):
+            raise RuntimeError("BalancedDomainScorer: call fit() before train_scores()")
+        return self.chosen_.train_scores()
+
+    def score(self, emb: np.ndarray, units: Sequence[Hashable] | None = None) -> np.ndarray:
+        """Scores of the kept candidate (higher = more anomalous)."""
+        if not hasattr(self, "chosen_"):
+            raise RuntimeError("BalancedDomainScorer: call fit() before score()")
+        return self.chosen_.score(emb, units)
+
+
 SCORERS: dict[str, Callable[..., UnitScorer]] = {
     "knn": KNNScorer,
     "mahalanobis": MahalanobisScorer,
@@ -453,9 +549,10 @@ SCORERS: dict[str, Callable[..., UnitScorer]] = {
     "knn-domain": DomainKNNScorer,
     "knn-smote": functools.partial(DomainKNNScorer, smote_ratio=1.0),
     "knn-zscore": functools.partial(DomainKNNScorer, standardize=True),
+    "knn-auto": BalancedDomainScorer,
 }
 #: scorers whose ``fit`` needs the training clips' domains
-DOMAIN_SCORERS: tuple[str, ...] = ("knn-domain", "knn-smote", "knn-zscore")
+DOMAIN_SCORERS: tuple[str, ...] = ("knn-domain", "knn-smote", "knn-zscore", "knn-auto")
 
 
 def make_scorer(name: str, **kw: object) -> UnitScorer:

@@ -548,7 +548,8 @@ def _fit_reference(train_df: pd.DataFrame, classes, cfg: MethodConfig, feats, ou
     from .scoring import clip_statistics
 
     stats = clip_statistics(feats)
-    build_scorer(cfg).fit(stats, unit_keys(train_df["machine_type"], train_df["unit"]))  # fails now, not at scoring, if it cannot fit
+    build_scorer(cfg).fit(stats, unit_keys(train_df["machine_type"], train_df["unit"]),  # fails now, not at scoring,
+                          list(train_df["domain"].astype(str)))                          # if it cannot fit
     _write_memory(out, train_df, stats)
     hist = pd.DataFrame(columns=["epoch", "loss", "steps", "seconds"])
     with atomic_path(out / "history.csv") as tmp:

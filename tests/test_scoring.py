@@ -115,7 +115,7 @@ def test_make_scorer():
     assert isinstance(sc, scoring.KNNScorer) and sc.k == 3 and sc.metric == "euclidean"
     assert isinstance(scoring.make_scorer("Mahalanobis"), scoring.MahalanobisScorer)
     assert isinstance(scoring.make_scorer("gmm", n_components=1), scoring.GMMScorer)
-    with pytest.raises(ValueError, match=r"unknown scorer 'lof'.*\['gmm', 'knn', 'knn-domain', 'knn-smote', "
+    with pytest.raises(ValueError, match=r"unknown scorer 'lof'.*\['gmm', 'knn', 'knn-auto', 'knn-domain', 'knn-smote', "
                                          r"'knn-zscore', 'mahalanobis'\]"):
         scoring.make_scorer("lof")
     dom = scoring.make_scorer("knn-domain", k=2)
@@ -307,3 +307,63 @@ def test_clip_embeddings_errors():
 
     with pytest.raises(ValueError, match=r"encoder: expected an output of shape \[B, D\]"):
         scoring.clip_embeddings(Bad(), [np.zeros((4, 10))], segment_frames=4)
+
+
+# ------------------------------------------------------------------- knn-auto (domain balance)
+def _two_domain_unit(rng, centre_t=3.0, n_s=30, n_t=6):
+    """A dense source cluster at 0 and a few, spread-out target clips at ``centre_t``."""
+    xs = rng.normal(0.0, 0.1, size=(n_s, 2))
+    xt = rng.normal(centre_t, 1.0, size=(n_t, 2))
+    return np.vstack([xs, xt]), ["source"] * n_s + ["target"] * n_t
+
+
+def test_knn_auto_picks_the_candidate_whose_training_scores_balance_the_domains():
+    rng = np.random.default_rng(0)
+    xa, da = _two_domain_unit(rng)
+    xb, db = _two_domain_unit(rng, centre_t=-3.0)
+    x, d = np.vstack([xa, xb]), da + db
+    units = ["a"] * len(xa) + ["b"] * len(xb)
+    auto = scoring.make_scorer("knn-auto", metric="euclidean").fit(x, units, d)
+    # the imbalance of each candidate, by hand: |AUC(target LOO scores vs source LOO scores) - 0.5| per unit
+    from sklearn.metrics import roc_auc_score
+    for name in scoring.BalancedDomainScorer.CANDIDATES:
+        loo = scoring.make_scorer(name, metric="euclidean").fit(x, units, d).train_scores()
+        u, dd = np.array(units), np.array(d)
+        want = np.mean([abs(roc_auc_score(dd[u == k] == "target", loo[u == k]) - 0.5) for k in ("a", "b")])
+        assert auto.imbalance_[name] == pytest.approx(want)
+    # sparse, spread-out target clips have far larger raw leave-one-out distances than the dense
+    # source clips: the raw memories tell the domains apart, the per-domain z-scores do not
+    assert auto.imbalance_["knn-domain"] > 0.4
+    assert auto.choice_ == "knn-zscore"
+    test = rng.normal(0.0, 2.0, size=(10, 2))
+    tu = ["a"] * 5 + ["b"] * 5
+    want = scoring.make_scorer("knn-zscore", metric="euclidean").fit(x, units, d).score(test, tu)
+    assert np.allclose(auto.score(test, tu), want)
+    assert np.allclose(auto.train_scores(), scoring.make_scorer("knn-zscore", metric="euclidean")
+                       .fit(x, units, d).train_scores())
+
+
+def test_knn_auto_without_target_clips_scores_as_plain_knn():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(20, 3))
+    units = ["a"] * 10 + ["b"] * 10
+    auto = scoring.make_scorer("knn-auto").fit(x, units, ["source"] * 20)
+    assert auto.choice_ == "knn-domain" and auto.imbalance_ == {}
+    test = rng.normal(size=(6, 3))
+    tu = ["a", "b"] * 3
+    assert np.allclose(auto.score(test, tu), scoring.KNNScorer(k=1).fit(x, units).score(test, tu))
+
+
+def test_knn_auto_needs_the_training_domains():
+    with pytest.raises(ValueError, match="domains"):
+        scoring.make_scorer("knn-auto").fit(np.ones((4, 2)), ["a"] * 4)
+    with pytest.raises(RuntimeError, match="fit"):
+        scoring.make_scorer("knn-auto").score(np.ones((1, 2)))
+
+
+def test_knn_auto_leaves_out_candidates_that_cannot_fit_one_target_clip():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(9, 2))
+    auto = scoring.make_scorer("knn-auto").fit(x, ["a"] * 9, ["source"] * 8 + ["target"])
+    assert set(auto.skipped_) == {"knn-smote", "knn-zscore"} and "2" in auto.skipped_["knn-smote"]
+    assert list(auto.imbalance_) == ["knn-domain"] and auto.choice_ == "knn-domain"
