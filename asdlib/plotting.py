@@ -243,10 +243,16 @@ def _wrap_title(title: str, width_in: float, size_pt: float) -> str:
     """``title`` broken at spaces into lines that fit ``width_in`` inches at ``size_pt`` points.
 
     A panel title wider than its panel ran into the neighbouring panel in the book's 3-up
-    look-and-listen rows; the estimate takes an average character as 0.6 em wide.
+    look-and-listen rows; the estimate takes an average character as 0.6 em wide. The lines are
+    kept about equally long (no single word left on a line of its own).
     """
     chars = max(8, int(width_in * 72.0 / (0.6 * size_pt)))
-    return textwrap.fill(str(title), width=chars, break_long_words=False, break_on_hyphens=False)
+    lines = textwrap.wrap(str(title), width=chars, break_long_words=False, break_on_hyphens=False)
+    for width in range(-(-len(str(title)) // max(1, len(lines))), chars):  # lines of similar length
+        even = textwrap.wrap(str(title), width=width, break_long_words=False, break_on_hyphens=False)
+        if len(even) == len(lines):
+            return "\n".join(even)
+    return "\n".join(lines)
 
 
 class ShownFigure(Figure):
