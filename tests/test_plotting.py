@@ -400,3 +400,25 @@ def test_every_chart_keeps_its_legend_at_the_minimum_font_size() -> None:
         legend = fig.axes[0].get_legend()
         assert legend is not None, name
         assert min(t.get_fontsize() for t in legend.get_texts()) * shrink >= plotting.MIN_FONT_PT, name
+
+
+def test_tilted_group_labels_end_at_their_ticks() -> None:
+    # centred tilted labels ran into each other ("ToyConveyor" into "all", chapter 7); labels that end
+    # at their ticks are parallel lines one tick spacing x sin(30 deg) apart, clear of each other
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    groups = ["fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor", "all"]  # chapter 7's order
+    table = pd.DataFrame({"machine_type": groups * 2, "method": ["ae"] * 7 + ["contrastive"] * 7,
+                          "estimate": 0.6, "lo": 0.5, "hi": 0.7})
+    with plt.rc_context({"font.size": 13.0}):  # chapter 7's enlarged font
+        fig, ax = plt.subplots(figsize=(5.5, 4.6), layout="constrained")
+        plotting.plot_grouped_bars(table, ax=ax)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    font_px = 13.0 * fig.dpi / 72
+    ticks = [ax.transData.transform((x, 0))[0] for x in ax.get_xticks()]
+    assert [t.get_text() for t in ax.get_xticklabels()] == groups
+    for label, tick in zip(ax.get_xticklabels(), ticks):
+        assert abs(label.get_window_extent(renderer).x1 - tick) <= font_px, label.get_text()
+    assert min(np.diff(ticks)) * np.sin(np.radians(30)) >= font_px  # room between the parallel labels
