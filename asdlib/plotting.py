@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import math
+import textwrap
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -55,6 +56,9 @@ FREQ_TICKS_HZ = (0, 500, 1000, 2000, 4000, 8000, 16000, 22050)
 BOOK_COLUMN_IN = 8.5
 #: Smallest font size (points, after that shrinking) of any text in a figure of this module.
 MIN_FONT_PT = 10.0
+#: Width (inches) a panel title of a look-and-listen row may take before it is wrapped (about a
+#: panel of a 3-up row without its frequency labels).
+PANEL_TITLE_IN = 3.6
 #: Colours of the machine IDs in an embedding map (never used for normal / anomaly).
 ID_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#17becf")
 #: Colours and markers of normal and anomalous clips in an embedding map (not ID colours).
@@ -124,11 +128,13 @@ def specshow(
     title: str | None = None,
     vmin: float | None = None,
     vmax: float | None = None,
+    colorbar: bool = True,
 ) -> Figure:
     """Draw a log-mel spectrogram [M, T]: time in s, frequency in Hz on a mel axis, dB colour bar.
 
     ``config`` (e.g. ``asdlib.features.FrontEndConfig``) supplies sample rate, hop and band
-    edges; without it the DCASE defaults (16 kHz, hop 512) are assumed.
+    edges; without it the DCASE defaults (16 kHz, hop 512) are assumed. ``colorbar=False``
+    leaves the colour bar out (panels that share one colour scale share one bar).
     """
     import librosa.display
 
@@ -149,8 +155,9 @@ def specshow(
     ax.set_ylabel("Frequency (Hz, mel scale)")
     if title:
         ax.set_title(title)
-    cbar = fig.colorbar(img, ax=ax, format="%+.0f")
-    cbar.set_label("Level (dB)")
+    if colorbar:
+        cbar = fig.colorbar(img, ax=ax, format="%+.0f")
+        cbar.set_label("Level (dB)")
     return fig
 
 
@@ -210,12 +217,19 @@ def _panels_and_players(specs: Mapping[str, np.ndarray], waves: Mapping[str, np.
     ncols = min(len(specs), ncols)
     nrows = -(-len(specs) // ncols)
     width = 4.2 * ncols
-    with plt.rc_context({"font.size": legible_font_size(width)}):
+    size = legible_font_size(width)
+    with plt.rc_context({"font.size": size, "axes.titlesize": "medium"}):
         fig, axes = plt.subplots(
             nrows, ncols, figsize=(width, 3.2 * nrows), squeeze=False, layout="constrained"
         )
-        for ax, (title, spec) in zip(axes.flat, specs.items()):
-            specshow(spec, config, ax=ax, title=title, vmin=vmin, vmax=vmax)
+        for k, (ax, (title, spec)) in enumerate(zip(axes.flat, specs.items())):
+            specshow(spec, config, ax=ax, title=_wrap_title(title, PANEL_TITLE_IN, size),
+                     vmin=vmin, vmax=vmax, colorbar=False)
+            if k % ncols:
+                ax.set_ylabel("")  # the frequency axis is named once per row
+        shown = list(axes.flat)[: len(specs)]
+        cbar = fig.colorbar(shown[0].collections[0], ax=shown, format="%+.0f", shrink=0.9)
+        cbar.set_label("Level (dB)")  # one bar: the panels share one colour scale
     for ax in list(axes.flat)[len(specs):]:
         ax.set_visible(False)
     display(fig)
@@ -223,6 +237,22 @@ def _panels_and_players(specs: Mapping[str, np.ndarray], waves: Mapping[str, np.
     display(HTML(players_html(waves, sr)))
     fig.__class__ = ShownFigure  # already displayed: a cell ending in show(...) must not draw it again
     return fig
+
+
+def _wrap_title(title: str, width_in: float, size_pt: float) -> str:
+    """``title`` broken at spaces into lines that fit ``width_in`` inches at ``size_pt`` points.
+
+    A panel title wider than its panel ran into the neighbouring panel in the book's 3-up
+    look-and-listen rows; the estimate takes an average character as 0.6 em wide. The lines are
+    kept about equally long (no single word left on a line of its own).
+    """
+    chars = max(8, int(width_in * 72.0 / (0.6 * size_pt)))
+    lines = textwrap.wrap(str(title), width=chars, break_long_words=False, break_on_hyphens=False)
+    for width in range(-(-len(str(title)) // max(1, len(lines))), chars):  # lines of similar length
+        even = textwrap.wrap(str(title), width=width, break_long_words=False, break_on_hyphens=False)
+        if len(even) == len(lines):
+            return "\n".join(even)
+    return "\n".join(lines)
 
 
 class ShownFigure(Figure):
@@ -349,7 +379,7 @@ def plot_roc(
     ax.axvline(max_fpr, color="0.3", linewidth=0.8, linestyle=":")
     ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="False positive rate (normal flagged)",
            ylabel="True positive rate (anomaly caught)")
-    ax.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="lower right")
     return fig
 
 
@@ -403,7 +433,7 @@ def plot_training_curve(
         ax.set_yscale("log")
     if title:
         ax.set_title(title)
-    ax.legend(fontsize="small", ncol=2 if len(groups) * len(columns) > 4 else 1)
+    ax.legend(ncol=2 if len(groups) * len(columns) > 4 else 1)
     return fig
 
 
@@ -427,8 +457,15 @@ def _interval_bars(ax: Axes, xs: np.ndarray, lo: np.ndarray, hi: np.ndarray, **k
 
 def _label_groups(ax: Axes, x: np.ndarray, groups: Sequence[Any], group: str, ylabel: str,
                   title: str | None) -> None:
-    """Ticks at the groups (tilted when many), axis labels and title of a per-group chart."""
-    ax.set_xticks(x, [str(g) for g in groups], rotation=30 if len(groups) > 4 else 0)
+    """Ticks at the groups (tilted when many), axis labels and title of a per-group chart.
+
+    A tilted label ends at its tick (right-aligned, rotated about that end): centred tilted labels
+    ran into each other ("ToyConveyor" into "all" in chapter 7).
+    """
+    if len(groups) > 4:
+        ax.set_xticks(x, [str(g) for g in groups], rotation=30, ha="right", rotation_mode="anchor")
+    else:
+        ax.set_xticks(x, [str(g) for g in groups])
     ax.set_xlabel(group.replace("_", " "))
     ax.set_ylabel(ylabel)
     if title:
@@ -480,7 +517,7 @@ def plot_grouped_bars(
     if reference is not None:
         ax.axhline(reference, color="k", lw=0.8, ls="--")
     _label_groups(ax, x, groups, group, ylabel or value, title)
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
 
 
@@ -521,7 +558,7 @@ def plot_differences(
     ax.scatter(x[~resolved], est[~resolved], facecolors="white", edgecolors="tab:blue", zorder=3,
                label="interval includes 0")
     _label_groups(ax, x, groups, group, ylabel or f"difference ({estimate})", title)
-    ax.legend(fontsize="small")
+    ax.legend()
     return fig
 
 
@@ -563,7 +600,7 @@ def plot_learning_curve(
     ax.set_ylabel(ylabel or value)
     if title:
         ax.set_title(title)
-    ax.legend(fontsize="small")
+    ax.legend()
     return fig
 
 
@@ -623,5 +660,5 @@ def plot_embeddings(
                    color=colour, marker=marker)
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1])
-    ax.legend(fontsize="small", markerscale=1.5)
+    ax.legend(markerscale=1.5)
     return fig

@@ -351,3 +351,74 @@ def test_front_end_is_read_from_one_place() -> None:
     assert plotting._front_end(None, 8000) == FrontEndConfig(sr=8000)
     with pytest.raises(TypeError, match="expected a FrontEndConfig or a MethodConfig, got dict"):
         plotting._front_end({"sr": 16000})
+
+
+def test_look_and_listen_titles_stay_over_their_own_panel_and_share_one_colour_bar() -> None:
+    # chapter 1's titles ran into the neighbouring panel (and its colour bar) at 1280 px (issue 13)
+    titles = ["fan id_00: normal", "imbalance (low, 15-400 Hz)", "MIMII valve id06 normal, mic 0",
+              "caught anomaly (id_02), scored above every normal clip of its ID"]
+    fig = plotting.show({t: _tone(300 * (i + 1), 1.0) for i, t in enumerate(titles)}, sr=SR)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)  # show() closed the figure: draw it on a canvas of its own
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title().replace("\n", " ") for ax in panels] == titles  # wrapped at spaces, nothing lost
+    assert len(fig.axes) == 6 + 1  # 2 rows of 3 panels (one hidden) and one shared colour bar
+    assert [bool(ax.get_ylabel()) for ax in panels] == [True, False, False, True]  # once per row
+    for ax in panels:  # wrapped lines of similar length: no word left alone on a line ("mic" / "0")
+        lengths = [len(line) for line in ax.get_title().split("\n")]
+        assert min(lengths) >= max(lengths) / 2, ax.get_title()
+    for ax in panels:
+        box = ax.title.get_window_extent(renderer)
+        assert box.width <= 1.1 * ax.get_window_extent(renderer).width, ax.get_title()  # was up to 3.5x
+        for other in fig.axes:
+            if other is not ax and other.get_visible():
+                assert not box.overlaps(other.get_tightbbox(renderer)), (ax.get_title(), other.get_title())
+
+
+def test_every_chart_keeps_its_legend_at_the_minimum_font_size() -> None:
+    # legends were drawn "small" (8.3 pt at the book's 10 pt): below MIN_FONT_PT (issue 13)
+    history = pd.DataFrame({"epoch": [0, 1, 2], "loss": [3.0, 2.0, 1.5]})
+    lc = pd.DataFrame({"method": ["ae"] * 2 + ["knn"] * 2, "n_train": [16, 64] * 2, "estimate": [0.6, 0.7, 0.7, 0.72],
+                       "lo": [0.5, 0.6, 0.6, 0.7], "hi": [0.7, 0.8, 0.8, 0.75]})
+    diff = pd.DataFrame({"machine_type": ["fan", "all"], "estimate": [0.05, 0.02], "lo": [0.01, -0.01],
+                         "hi": [0.09, 0.04]})
+    emb = np.random.default_rng(0).normal(size=(12, 4))
+    figures = {
+        "roc": plotting.plot_roc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]),
+        "training curve": plotting.plot_training_curve({"a": history, "b": history}),
+        "grouped bars": plotting.plot_grouped_bars(_interval_long_table()),
+        "differences": plotting.plot_differences(diff),
+        "learning curve": plotting.plot_learning_curve(lc),
+        "embeddings": plotting.plot_embeddings(emb, np.repeat(["id_00", "id_02", "test anomaly"], 4)),
+    }
+    assert plt.rcParams["font.size"] == 10.0  # matplotlib's default and the book's (book.setup)
+    for name, fig in figures.items():
+        shrink = min(1.0, plotting.BOOK_COLUMN_IN / fig.get_figwidth())
+        legend = fig.axes[0].get_legend()
+        assert legend is not None, name
+        assert min(t.get_fontsize() for t in legend.get_texts()) * shrink >= plotting.MIN_FONT_PT, name
+
+
+def test_tilted_group_labels_end_at_their_ticks() -> None:
+    # centred tilted labels ran into each other ("ToyConveyor" into "all", chapter 7); labels that end
+    # at their ticks are parallel lines one tick spacing x sin(30 deg) apart, clear of each other
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    groups = ["fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor", "all"]  # chapter 7's order
+    table = pd.DataFrame({"machine_type": groups * 2, "method": ["ae"] * 7 + ["contrastive"] * 7,
+                          "estimate": 0.6, "lo": 0.5, "hi": 0.7})
+    with plt.rc_context({"font.size": 13.0}):  # chapter 7's enlarged font
+        fig, ax = plt.subplots(figsize=(5.5, 4.6), layout="constrained")
+        plotting.plot_grouped_bars(table, ax=ax)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    font_px = 13.0 * fig.dpi / 72
+    ticks = [ax.transData.transform((x, 0))[0] for x in ax.get_xticks()]
+    assert [t.get_text() for t in ax.get_xticklabels()] == groups
+    for label, tick in zip(ax.get_xticklabels(), ticks):
+        assert abs(label.get_window_extent(renderer).x1 - tick) <= font_px, label.get_text()
+    assert min(np.diff(ticks)) * np.sin(np.radians(30)) >= font_px  # room between the parallel labels
