@@ -285,3 +285,30 @@ def test_a_shared_encoder_gives_each_clip_its_types_cutoff(tiny2020, tmp_path, m
     # the table maps each class (type/unit) to its type's cutoff band; the trainer indexes it with the labels
     assert meta["classes"] == ["fan/id_00", "fan/id_02", "valve/id_00", "valve/id_02"]
     assert seen and seen[0].tolist() == [20, 20, 45, 45]
+
+
+# ------------------------------------------------------------------ through the asd command
+def _asd(*argv: object) -> tuple[int, str]:
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from asdlib.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        rc = main([str(a) for a in argv])
+    return rc, err.getvalue()
+
+
+def test_asd_run_with_an_automatic_cutoff(tiny2020, tmp_path):
+    fast = [x for k, v in FAST.items() if k != "epochs" for x in ("--set", f"{k}={v}")]
+    rc, err = _asd("run", "--data", tiny2020, "--method", "contrastive-hf", "--set", "hf_cutoff_hz=car",
+                   "--epochs", 1, "--out", tmp_path / "bad", "--quiet", *fast)
+    assert rc == 2 and "setting hf_cutoff_hz must be a number > 0 and <= 8000 (Hz) or 'auto'" in err and "'car'" in err
+    assert not (tmp_path / "bad").exists()  # refused before anything was written
+    rc, err = _asd("run", "--data", tiny2020, "--method", "contrastive-hf", "--set", "hf_cutoff_hz=auto",
+                   "--epochs", 1, "--out", tmp_path / "good", "--quiet", *fast)
+    assert rc == 0, err
+    meta = json.loads((tmp_path / "good" / "_shared" / "config.json").read_text())
+    assert meta["hf_cutoffs"] == A.auto_cutoffs(index(tiny2020))
+    assert (tmp_path / "good" / "scores.csv").exists()
