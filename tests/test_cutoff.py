@@ -312,3 +312,19 @@ def test_asd_run_with_an_automatic_cutoff(tiny2020, tmp_path):
     meta = json.loads((tmp_path / "good" / "_shared" / "config.json").read_text())
     assert meta["hf_cutoffs"] == A.auto_cutoffs(index(tiny2020))
     assert (tmp_path / "good" / "scores.csv").exists()
+
+
+def test_suppression_with_an_automatic_cutoff_scores_with_the_types_cutoff(tiny2020, tmp_path):
+    from asdlib.pipeline import load_run, score
+
+    df = index(tiny2020)
+    cfg = methods.method_config("contrastive-hf", hf_cutoff_hz="auto", hf_role="suppression", encoder="per-type",
+                                **FAST)
+    res = train(df, "fan", cfg, tmp_path / "fan", progress=False)
+    run = load_run(res.run_dir)
+    fan_hz = A.auto_cutoffs(df, machine_types=["fan"])["fan"]
+    assert run["config"].hf_cutoffs == {"fan": fan_hz}
+    steps = methods.build_views(run["config"], run["norm"]).scoring_transform().transforms
+    assert [type(t).__name__ for t in steps] == ["BandSuppress", "PreNormalize"]
+    assert steps[0].cutoff_hz == fan_hz and steps[0].cutoff_bin == hz_to_mel_bin(fan_hz, cfg.frontend)
+    assert len(score(res.run_dir, df)) == int(((df.machine_type == "fan") & (df.split == "test")).sum())
