@@ -15,6 +15,11 @@ augmentation that perturbs the high frequencies. The paper does not publish that
 its cutoff, its probability or what the altered views are for: :class:`HighFreqAugment` and
 the three readings of :data:`HF_ROLES` are *our* documented design.
 
+The cutoff of the band steps is one frequency, or one per clip: :meth:`ViewPipeline.draw` takes
+``cutoff_bins`` (one band index per sample), which is how a shared encoder alters each clip
+above its own machine type's cutoff when ``hf_cutoff_hz="auto"`` chooses one per type from the
+normal training clips only (:func:`auto_cutoff`, :func:`auto_cutoffs`; chapter 9).
+
 One vocabulary: a :class:`ViewPipeline` is the chain of transforms; :func:`build_views` builds
 one from explicit parameters (the training methods, which map a method configuration to these
 parameters, live in the trainer); :meth:`ViewPipeline.draw` gives the views of a batch.
