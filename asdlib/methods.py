@@ -34,6 +34,17 @@ best epoch, and the recorded curve shows whether training was long enough (best 
 epoch: train longer). ``select_epoch="last"`` keeps the last weights (the official baseline's
 way); with ``val_fraction=0`` nothing is held out.
 
+**The cutoff chosen from the data** (chapter 9, beyond the paper). ``hf_cutoff_hz="auto"``
+(``asd run --set hf_cutoff_hz=auto``) gives every machine type its own cutoff, computed by the
+trainer from that type's *normal training clips only* with :func:`asdlib.augment.auto_cutoff`:
+the centre of the lowest mel band above which every band's between-clip variance of per-clip
+band means is at least its mean within-clip frame variance (the threshold 1 was fixed before any
+test score was seen). The cutoffs are recorded in the run (``config.json`` ``hf_cutoffs``, Hz
+per type; :func:`asdlib.augment.auto_cutoffs` recomputes them from an index). A shared encoder
+alters each clip above its own type's cutoff (:func:`cutoff_bin_table`). With
+``hf_role="suppression"`` the cutoff also applies at scoring time, to every clip alike, so
+``"auto"`` there needs ``encoder="per-type"``.
+
 **Presets** (:data:`PRESETS`, :func:`preset`): named groups of settings. ``dcase`` is the GPU
 recipe for real DCASE data (see :data:`PRESETS` for its sources).
 """
@@ -105,7 +116,7 @@ class MethodConfig:
     mixup_ratio: float = 0.4
     resize_crop: bool = True
     hf_mode: str = "gain"
-    hf_cutoff_hz: float = 2000.0
+    hf_cutoff_hz: float | str = 2000.0  # Hz, or "auto": one cutoff per machine type (augment.auto_cutoff)
     hf_p: float = 1.0
     hf_strength: float = 1.0
     hf_band: str = "high"
@@ -122,6 +133,8 @@ class MethodConfig:
     ae_batch_size: int = 512
     # training-free references
     gmm_components: int = 2
+    # filled by the trainer, not a setting: the cutoffs {machine type: Hz} that hf_cutoff_hz="auto" resolved to
+    hf_cutoffs: dict | None = None
 
     def __post_init__(self) -> None:
         _choice("method", self.method, METHODS)
@@ -154,9 +167,9 @@ class MethodConfig:
         for name, lo, hi, lo_open in (("lr", 0.0, None, True), ("weight_decay", 0.0, None, False),
                                       ("temperature", 0.0, None, True), ("mixup_ratio", 0.0, 1.0, False),
                                       ("hf_p", 0.0, 1.0, False), ("hf_strength", 0.0, None, False),
-                                      ("hf_cutoff_hz", 0.0, self.frontend.f_max, True),
                                       ("val_fraction", 0.0, 0.5, False)):
             setattr(self, name, _number(name, getattr(self, name), lo, hi, lo_open))
+        self._check_cutoff()
         if self.select_epoch == "val" and self.val_fraction == 0:
             raise ValueError("setting select_epoch='val' needs held-out clips: val_fraction must be > 0 "
                              "(or select_epoch='last')")
@@ -173,6 +186,32 @@ class MethodConfig:
         _choice("hf_band", self.hf_band, HF_BANDS)
         _choice("hf_role", self.hf_role, HF_ROLES)
         _choice("scorer", self.scorer, tuple(SCORERS))
+
+    def _check_cutoff(self) -> None:
+        """``hf_cutoff_hz``: a frequency in (0, f_max] or ``"auto"``; ``hf_cutoffs``: only with ``"auto"``."""
+        from .augment import AUTO_CUTOFF
+
+        f_max = self.frontend.f_max
+        if isinstance(self.hf_cutoff_hz, str):
+            if self.hf_cutoff_hz != AUTO_CUTOFF:
+                raise ValueError(f"setting hf_cutoff_hz must be a number > 0 and <= {f_max:g} (Hz) or {AUTO_CUTOFF!r} "
+                                 f"(one cutoff per machine type, from its normal training clips), "
+                                 f"got {self.hf_cutoff_hz!r}")
+        else:
+            self.hf_cutoff_hz = _number("hf_cutoff_hz", self.hf_cutoff_hz, 0.0, f_max, True)
+        if self.hf_cutoffs is not None:
+            if self.hf_cutoff_hz != AUTO_CUTOFF:
+                raise ValueError("setting hf_cutoffs is filled by the trainer for hf_cutoff_hz='auto' only; "
+                                 f"got it with hf_cutoff_hz={self.hf_cutoff_hz!r}")
+            if not isinstance(self.hf_cutoffs, Mapping) or not self.hf_cutoffs:
+                raise ValueError(f"setting hf_cutoffs must map machine types to Hz, got {self.hf_cutoffs!r}")
+            self.hf_cutoffs = {str(k): _number(f"hf_cutoffs[{k!r}]", v, 0.0, f_max, True)
+                               for k, v in sorted(self.hf_cutoffs.items())}
+        if (self.method == "contrastive-hf" and self.hf_cutoff_hz == AUTO_CUTOFF and self.hf_role == "suppression"
+                and self.encoder != "per-type"):
+            raise ValueError("setting hf_cutoff_hz='auto' with hf_role='suppression' needs encoder='per-type': "
+                             "suppression applies one low-pass to every scored clip, and a shared encoder's types "
+                             "have cutoffs of their own (or give a fixed hf_cutoff_hz)")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -198,6 +237,7 @@ class MethodConfig:
             keep = set(d) - ae_only - {"gmm_components"} - (hf_only if self.method == "contrastive" else set())
         if self.method not in CONTRASTIVE:
             keep -= selection
+        keep.discard("hf_cutoffs")  # resolved from the data, which the run's fingerprint covers
         return {k: v for k, v in d.items() if k in keep}
 
     def key(self) -> str:
@@ -229,7 +269,8 @@ def _number(name: str, value: object, lo: float, hi: float | None, lo_open: bool
 
 def setting_names() -> list[str]:
     """Every name :func:`method_config` accepts (front-end fields included)."""
-    return sorted({f.name for f in dataclasses.fields(MethodConfig)} - {"frontend", "method"} | set(FRONTEND_FIELDS))
+    return sorted({f.name for f in dataclasses.fields(MethodConfig)} - {"frontend", "method", "hf_cutoffs"}
+                  | set(FRONTEND_FIELDS))
 
 
 def method_config(method: str, **overrides: Any) -> MethodConfig:
@@ -345,7 +386,10 @@ def build_views(cfg: MethodConfig, norm: tuple[float, float] | None = None):
     log-mixup-exp -> (``contrastive-hf`` only) the spectrum augmentation in the reading
     ``cfg.hf_role`` (``hf_band="high"``: the paper's; ``"low"``: the control) -> random resize
     crop -> pre-normalisation with the training statistics ``norm`` (see
-    :func:`asdlib.augment.build_views`).
+    :func:`asdlib.augment.build_views`). With ``hf_cutoff_hz="auto"`` the band step has one
+    cutoff (:func:`fixed_cutoff`) or, when the machine types' cutoffs differ, none of its own:
+    every batch then passes each clip's cutoff band (:func:`cutoff_bin_table`) to
+    :meth:`~asdlib.augment.ViewPipeline.draw`.
     """
     from . import augment
 
@@ -353,7 +397,58 @@ def build_views(cfg: MethodConfig, norm: tuple[float, float] | None = None):
         return None
     band = None
     if cfg.method == "contrastive-hf":
-        band = {"cutoff_hz": cfg.hf_cutoff_hz, "mode": cfg.hf_mode, "p": cfg.hf_p, "strength": cfg.hf_strength}
+        band = {"cutoff_hz": fixed_cutoff(cfg), "mode": cfg.hf_mode, "p": cfg.hf_p, "strength": cfg.hf_strength}
     return augment.build_views(cfg.frontend, mixup={"ratio": cfg.mixup_ratio} if cfg.mixup_ratio > 0 else False,
                                band=band, side=cfg.hf_band, hf_role=cfg.hf_role, crop=cfg.resize_crop,
                                normalizer=norm)
+
+
+# --------------------------------------------------------------------------- the automatic cutoff
+def resolve_cutoffs(cfg: MethodConfig, features, types) -> MethodConfig:
+    """``cfg`` with ``hf_cutoffs`` filled when ``hf_cutoff_hz="auto"`` (else ``cfg`` itself).
+
+    ``features`` are the log-mels (``cfg.frontend``) of the run's normal *training* clips and
+    ``types`` their machine types: :func:`asdlib.augment.cutoffs_by_type` gives one cutoff per
+    type (the rule: :func:`asdlib.augment.auto_cutoff`). The trainer calls this and records the
+    result in the run (``config.json``: ``hf_cutoffs``; ``model.pt``: the configuration).
+    """
+    from .augment import AUTO_CUTOFF, cutoffs_by_type
+
+    if cfg.method != "contrastive-hf" or cfg.hf_cutoff_hz != AUTO_CUTOFF:
+        return cfg
+    return dataclasses.replace(cfg, hf_cutoffs=cutoffs_by_type(features, types, cfg.frontend))
+
+
+def fixed_cutoff(cfg: MethodConfig) -> float | None:
+    """The one cutoff (Hz) of ``cfg``'s band step: ``hf_cutoff_hz``, or the common value of the
+    resolved ``hf_cutoffs``; ``None`` when the cutoff is per clip (``"auto"`` with cutoffs that
+    differ between machine types, or not resolved yet)."""
+    from .augment import AUTO_CUTOFF
+
+    if cfg.hf_cutoff_hz != AUTO_CUTOFF:
+        return float(cfg.hf_cutoff_hz)
+    values = set((cfg.hf_cutoffs or {}).values())
+    return float(values.pop()) if len(values) == 1 else None
+
+
+def cutoff_bin_table(cfg: MethodConfig, classes) -> "torch.Tensor | None":
+    """The cutoff band of every class (``"type/unit"``, :func:`asdlib.data.unit_labels`), ``[n_classes]``,
+    for a run whose cutoff is per clip (:func:`fixed_cutoff` is ``None``); ``None`` otherwise.
+
+    ``table[y]`` gives the ``cutoff_bins`` of a batch with labels ``y``: each clip is augmented
+    above its own machine type's cutoff.
+    """
+    import torch
+
+    from .features import hz_to_mel_bin
+
+    if cfg.method != "contrastive-hf" or fixed_cutoff(cfg) is not None:
+        return None
+    if not cfg.hf_cutoffs:
+        raise ValueError("hf_cutoff_hz='auto' is not resolved yet: call methods.resolve_cutoffs with the "
+                         "training clips first")
+    types = [str(c).split("/", 1)[0] for c in classes]
+    missing = sorted(set(types) - set(cfg.hf_cutoffs))
+    if missing:
+        raise ValueError(f"hf_cutoffs has no cutoff for machine type(s) {missing}")
+    return torch.tensor([hz_to_mel_bin(cfg.hf_cutoffs[t], cfg.frontend) for t in types], dtype=torch.long)

@@ -22,8 +22,10 @@ every normal training clip, embedded with the chosen weights. ``select_epoch="la
 last epoch (``ae`` always does, as the official baseline).
 
 A run directory holds ``config.json`` (the full configuration, a fingerprint of the training
-data, its machine types and classes, the held-out clip list under ``validation`` and, once
-finished, the chosen epoch under ``selection``), ``checkpoint.pt`` (written atomically after
+data, its machine types and classes, the held-out clip list under ``validation``, for
+``hf_cutoff_hz="auto"`` the cutoff of every machine type under ``hf_cutoffs`` (Hz, computed from
+the normal training clips by :func:`asdlib.methods.resolve_cutoffs`) and, once finished, the
+chosen epoch under ``selection``), ``checkpoint.pt`` (written atomically after
 every epoch with the best epoch's weights so far, so an interrupted run resumes from its last
 epoch to the same result), ``history.csv`` (``epoch, loss, steps, seconds`` and, with held-out
 clips, ``val_acc, val_margin, best_epoch, chosen``), ``model.pt`` and, for the methods with a
@@ -50,7 +52,8 @@ from . import __version__
 from .data import check_training_clips, data_root_of, fingerprint, select, unit_labels
 from .features import load_features
 from .files import atomic_path, write_text_atomic
-from .methods import CONTRASTIVE, TRAINING_FREE, MethodConfig, build_models, build_views
+from .methods import (CONTRASTIVE, TRAINING_FREE, MethodConfig, build_models, build_views, cutoff_bin_table,
+                      resolve_cutoffs)
 
 RUN_FORMAT = 3  # 3: memory.npz holds each clip's machine type (shared encoders)
 #: the files an asdlib run directory may hold (``force`` deletes a directory only if it holds nothing else)
@@ -380,6 +383,10 @@ def _train(train_df, labels, classes, cfg: MethodConfig, out: Path, meta: dict, 
         if not np.isfinite(f).all():
             raise TrainingError(f"the features of {path} contain NaN or infinite values; check that file")
     check_training_clips(list(train_df["path"]), feats)  # silent clips hold no machine sound: refuse them
+    cfg = resolve_cutoffs(cfg, feats, list(train_df["machine_type"].astype(str)))  # hf_cutoff_hz="auto": training clips only
+    if cfg.hf_cutoffs is not None:
+        meta["hf_cutoffs"] = dict(cfg.hf_cutoffs)  # Hz per machine type, recorded before the first epoch
+        write_text_atomic(out / "config.json", json.dumps(meta, indent=2, sort_keys=True))
     if cfg.method in TRAINING_FREE:
         return _fit_reference(train_df, classes, cfg, feats, out)
     if cfg.method == "ae":
@@ -428,6 +435,7 @@ def _train(train_df, labels, classes, cfg: MethodConfig, out: Path, meta: dict, 
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=dev.type in ("cpu", "cuda"))
     norm = fit_normalizer(feats if cfg.method == "ae" else fit_feats)
     views = build_views(cfg, norm)
+    cutoff_bins = cutoff_bin_table(cfg, classes)  # per-clip cutoffs (hf_cutoff_hz="auto", types that differ)
 
     start_epoch, history, best = 0, [], None  # best: {"epoch", "val_acc", "val_margin", "models"}
     if status == "resume":
@@ -456,7 +464,8 @@ def _train(train_df, labels, classes, cfg: MethodConfig, out: Path, meta: dict, 
         if cfg.method == "ae":
             loss_sum, n, steps = _ae_epoch(models["ae"], opt, data, cfg, dev, epoch_seed, out, epoch)
         else:
-            loss_sum, n, steps = _contrastive_epoch(models, opt, data, views, cfg, dev, epoch, epoch_seed, out)
+            loss_sum, n, steps = _contrastive_epoch(models, opt, data, views, cfg, dev, epoch, epoch_seed, out,
+                                                    cutoff_bins)
         if steps == 0:  # cannot happen after the check above; never report an epoch that did nothing
             raise TrainingError(f"epoch {epoch} of run {out} ran no optimisation step")
         row = {"epoch": epoch, "loss": loss_sum / n, "steps": steps, "seconds": time.perf_counter() - te}
@@ -587,7 +596,7 @@ def _ae_epoch(ae, opt, data: torch.Tensor, cfg, dev, epoch_seed: int, out: Path,
     return loss_sum, n, steps
 
 
-def _contrastive_epoch(models, opt, data, views, cfg, dev, epoch, epoch_seed, out):
+def _contrastive_epoch(models, opt, data, views, cfg, dev, epoch, epoch_seed, out, cutoff_bins=None):
     from . import losses
 
     enc = models["encoder"]
@@ -600,7 +609,8 @@ def _contrastive_epoch(models, opt, data, views, cfg, dev, epoch, epoch_seed, ou
     for step, (x, y) in enumerate(loader):
         x = x.to(dev)  # dB log-mel; the view pipeline ends with the pre-normalisation
         y = y.to(dev)
-        v1, v2, vo = views.draw(x)  # vo: altered copies of v2 (hf_role "pseudo-anomaly"), else None
+        bins = None if cutoff_bins is None else cutoff_bins.to(dev)[y]  # each clip's own type's cutoff band
+        v1, v2, vo = views.draw(x, cutoff_bins=bins)  # vo: altered copies of v2 (hf_role "pseudo-anomaly"), else None
         parts, labels = [v1, v2], [y, y]
         if vo is not None:
             parts.append(vo)
