@@ -1,7 +1,7 @@
 """How much more the two views differ above the spectrum augmentation's cutoff than below it.
 
 For every method, reading (``hf_role``) and band operation (``hf_mode``), the trainer's own view
-pipeline (``train.build_views``: log-mixup-exp -> band augmentation -> random resize crop ->
+pipeline (``methods.build_views``: log-mixup-exp -> band augmentation -> random resize crop ->
 pre-normalisation) is run on batches of 64-frame segments, and the mean absolute difference
 between the paired views is compared above and below the cutoff (``augment.difference_ratio``,
 averaged over draws). Pairs: the positive pair ``first``/``second`` for every reading, and for
@@ -50,15 +50,15 @@ def segment_batches(feats: list[np.ndarray], segment_frames: int, batch: int, se
 def view_ratios(cfg, feats: list[np.ndarray], draws: int = 8, batch: int = 64) -> dict[str, tuple[float, float]]:
     """Per view pair of ``cfg``'s trainer pipeline: (mean high/low difference ratio, mean |difference|
     above the cutoff in units of the training std)."""
-    from asdlib import augment, train
+    from asdlib import augment, methods
     from asdlib.features import hz_to_mel_bin
 
     norm = augment.fit_normalizer(feats)
     warm, xb = segment_batches(feats, cfg.segment_frames, batch)
-    cutoff_bin = hz_to_mel_bin(cfg.hf_cutoff_hz, train._frontend(cfg))
+    cutoff_bin = hz_to_mel_bin(cfg.hf_cutoff_hz, cfg.frontend)
     out: dict[str, list[tuple[float, float]]] = {}
     for d in range(draws):
-        pipe = train.build_views(cfg, norm).manual_seed(d)
+        pipe = methods.build_views(cfg, norm).manual_seed(d)
         pipe(warm)  # an earlier batch fills the log-mixup-exp bank, as in training
         views = pipe.draw(xb)
         pairs = {"first/second": (views.first, views.second)}
@@ -80,26 +80,26 @@ def main() -> None:
 
     import pandas as pd
 
-    from asdlib import augment, train
+    from asdlib import augment, features, methods
     from asdlib.book import shared_samples
 
-    fe = train._frontend(train.method_config("contrastive"))
+    fe = methods.method_config("contrastive").frontend
     sets = {"synthetic (4 types x 2 IDs)": synthetic_features(fe)}
     samples = shared_samples()
     real_dir = samples / "dcase2020_dev_unknown_type" / "unknown" / "train" if samples else None
     if real_dir is not None and real_dir.is_dir():
         paths = sorted(str(p) for p in real_dir.glob("*.wav"))[: a.clips]
-        sets[f"real normal training clips ({len(paths)})"] = train.load_features(paths, fe)
+        sets[f"real normal training clips ({len(paths)})"] = features.load_features(paths, fe)
     else:
         print("(no shared real sample clips here: synthetic clips only)")
 
-    configs = [("contrastive", "-", "-", train.method_config("contrastive"))]
+    configs = [("contrastive", "-", "-", methods.method_config("contrastive"))]
     for role in augment.HF_ROLES:
         modes = ["-"] if role == "suppression" else list(augment.BAND_MODES)
         for mode in modes:
             kw = {"hf_role": role} if mode == "-" else {"hf_role": role, "hf_mode": mode}
-            configs.append(("contrastive-hf", role, mode, train.method_config("contrastive-hf", **kw)))
-    default = train.method_config("contrastive-hf")
+            configs.append(("contrastive-hf", role, mode, methods.method_config("contrastive-hf", **kw)))
+    default = methods.method_config("contrastive-hf")
     rows = []
     for method, role, mode, cfg in configs:
         for name, feats in sets.items():
@@ -112,7 +112,7 @@ def main() -> None:
                                            values=["ratio", "above (std)"], sort=False)
     print(f"ratio: mean |view difference| above {default.hf_cutoff_hz:g} Hz / below; above (std): the mean "
           f"|difference| above it, in training-std units; {a.draws} draws, batch 64 x {default.segment_frames} "
-          f"frames, {default.n_mels} mels")
+          f"frames, {default.frontend.n_mels} mels")
     print(table.round(2).to_string())
 
 
