@@ -49,6 +49,7 @@ __all__ = [
     "SegmentDataset",
     "sliding_windows",
     "unit_labels",
+    "first_training_clips",
 ]
 
 INDEX_COLUMNS: list[str] = [
@@ -702,6 +703,45 @@ def select(df: pd.DataFrame, machine_type: str, split: str) -> pd.DataFrame:
     if split == "train":
         sub = sub[sub["label"].fillna("normal") == "normal"]
     return sub.reset_index(drop=True)
+
+
+def first_training_clips(df: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The index with only the first ``n`` normal training clips of every unit; test rows unchanged.
+
+    Used for learning curves (chapter 10, `book/10_learning_curve.ipynb`). "First" is the order
+    of the file names (``normal_id_00_00000000.wav`` before ``..._00000001.wav``), so the clips
+    of a smaller ``n`` are a subset of those of a larger one. A unit is a machine ID (DCASE
+    2020) or a section and domain (DCASE 2022). Other training rows (not labelled normal) are
+    dropped, as :func:`select` ignores them for training. Rows keep their order in ``df``, so
+    ``n`` at or above every unit's count returns ``df``'s training clips unchanged (the same
+    data fingerprint, hence the same cached runs). A unit with fewer than ``n`` normal training
+    clips is an error naming it: its point on a learning curve would be mislabelled.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n: expected a whole number of clips >= 1, got {n!r}")
+    missing = [c for c in ("path", "machine_type", "unit", "split", "label") if c not in df.columns]
+    if missing:
+        raise ValueError(f"first_training_clips: the index lacks column(s) {missing}")
+    train = (df["split"] == "train") & (df["label"].fillna("normal") == "normal")
+    if not train.any():
+        raise ValueError("first_training_clips: the index has no normal training clips")
+    keys = ["machine_type", "unit"]
+    if "domain" in df.columns and df.loc[train, "domain"].notna().any():
+        keys.append("domain")
+    rows = df.loc[train, ["path", *keys]].reset_index(drop=True)
+    rows["_pos"] = np.flatnonzero(train.to_numpy())  # positions in df (its index need not be unique)
+    rows["_name"] = [Path(str(p)).name for p in rows["path"]]
+    rows = rows.sort_values([*keys, "_name"], kind="stable")
+    counts = rows.groupby(keys, dropna=False, sort=True).size()
+    short = counts[counts < n]
+    if len(short):
+        listed = ", ".join(f"{'/'.join(str(v) for v in (k if isinstance(k, tuple) else (k,)))} ({c})"
+                           for k, c in short.items())
+        raise ValueError(f"first_training_clips: n={n} normal training clips per unit requested, but "
+                         f"{len(short)} unit(s) have fewer: {listed}")
+    mask = (df["split"] != "train").to_numpy()
+    mask[rows.groupby(keys, dropna=False, sort=False).head(n)["_pos"].to_numpy()] = True
+    return df[mask].copy()
 
 
 def fingerprint(df: pd.DataFrame) -> str:

@@ -16,7 +16,9 @@ module only resamples them.
   one bootstrap per anomaly band or kind.
 * :func:`verdict` turns the interval of a difference A - B into ``"higher"``, ``"lower"`` or
   ``"not resolved"``; :func:`describe_difference` writes the sentence, using :func:`verdict` only.
-* :func:`learning_curve`: the main-table interval at each training-set size;
+* :func:`learning_curve`: the main-table interval at each training-set size (chapter 10,
+  `book/10_learning_curve.ipynb`); :func:`learning_curve_bootstraps` the bootstrap behind it, one
+  per size; :func:`learning_curve_differences` paired differences per size with their verdicts;
   :func:`summarize_seeds`: a seed-only t-interval when only results tables are stored.
 
 The point estimate of a cell is the metric of :func:`asdlib.metrics.evaluate` on all test clips,
@@ -52,6 +54,8 @@ __all__ = [
     "format_interval",
     "interval_table",
     "learning_curve",
+    "learning_curve_bootstraps",
+    "learning_curve_differences",
     "summarize_seeds",
 ]
 
@@ -529,23 +533,69 @@ def interval_table(intervals: pd.DataFrame, metric: str = "auc", domain: str = "
 # --------------------------------------------------------------------------------------------
 # learning curve
 # --------------------------------------------------------------------------------------------
-def learning_curve(scores: pd.DataFrame, by: str = "n_train", n_boot: int = 1000, level: float = 0.95,
-                   random_state: int = 0) -> pd.DataFrame:
-    """Mean over types with its interval at every value of ``by`` (e.g. normal training clips per ID).
+def learning_curve_bootstraps(scores: pd.DataFrame, by: str = "n_train", n_boot: int = 1000, level: float = 0.95,
+                              random_state: int = 0) -> dict[object, Bootstrap]:
+    """One :func:`bootstrap` per value of ``by`` (e.g. normal training clips per ID), in sorted order.
 
-    ``scores`` holds columns ``method``, ``by`` and ``seed`` besides the scores columns. Returns
-    the ``machine_type="all"`` rows of :meth:`Bootstrap.intervals` (2020: mean AUC and pAUC; 2022:
-    the harmonic means and the official score) with a column ``by``, sorted by method and ``by``.
+    ``scores`` holds columns ``method``, ``by`` and ``seed`` besides the scores columns; every
+    value of ``by`` must score the same test clips with every method (the bootstrap checks it).
+    Use the result for :func:`learning_curve` and :func:`learning_curve_differences` without
+    resampling twice, or call :meth:`Bootstrap.describe` at one size.
     """
     if by not in scores.columns:
         raise ValueError(f"scores: no column {by!r} (the training-set size of each run)")
+    if scores[by].isna().any():
+        raise ValueError(f"scores: column {by!r} has {int(scores[by].isna().sum())} empty value(s)")
+    return {value: bootstrap(g.drop(columns=by), n_boot=n_boot, level=level, random_state=random_state)
+            for value, g in scores.groupby(by, sort=True)}
+
+
+def learning_curve(scores: pd.DataFrame | Mapping[object, Bootstrap], by: str = "n_train", n_boot: int = 1000,
+                   level: float = 0.95, random_state: int = 0) -> pd.DataFrame:
+    """Mean over types with its interval at every value of ``by`` (e.g. normal training clips per ID).
+
+    ``scores`` holds columns ``method``, ``by`` and ``seed`` besides the scores columns (or is the
+    dict of :func:`learning_curve_bootstraps`). Returns the ``machine_type="all"`` rows of
+    :meth:`Bootstrap.intervals` (2020: mean AUC and pAUC; 2022: the harmonic means and the
+    official score) with a column ``by``, sorted by method and ``by``.
+    """
+    boots = scores if isinstance(scores, Mapping) else learning_curve_bootstraps(
+        scores, by=by, n_boot=n_boot, level=level, random_state=random_state)
     parts = []
-    for value, g in scores.groupby(by, sort=True):
-        table = bootstrap(g.drop(columns=by), n_boot=n_boot, level=level, random_state=random_state).intervals()
+    for value, b in boots.items():
+        table = b.intervals()
         parts.append(table[table["machine_type"] == "all"].assign(**{by: value}))
     out = pd.concat(parts, ignore_index=True)
     return out.sort_values(["method", by], kind="stable").reset_index(drop=True)
 
+
+def learning_curve_differences(boots: Mapping[object, Bootstrap], pairs: list[tuple[str, str]],
+                               by: str = "n_train", metric: str = "auc") -> pd.DataFrame:
+    """Paired differences A - B of the mean over types at every training-set size, with their verdicts.
+
+    ``boots`` is :func:`learning_curve_bootstraps`' dict; ``pairs`` lists ``(A, B)``. One row per
+    pair and size: ``a``, ``b``, ``by``, ``estimate``, ``lo``, ``hi`` (fractions) and ``verdict``
+    (:func:`verdict` of the interval). ``metric``: ``auc`` or ``pauc`` (2020), ``official`` (2022;
+    ``auc`` there means the source-domain harmonic mean, as :meth:`Bootstrap.describe`).
+    """
+    if not pairs:
+        raise ValueError("pairs: give at least one (A, B) pair of methods")
+    rows = []
+    for value, b in boots.items():
+        for a, other in pairs:
+            diff = b.difference(a, other)
+            if metric == "official":
+                sel = diff[diff["unit"] == "official"]
+            else:
+                domain = "source" if (b.layout == "dcase2022" and metric == "auc") else "all"
+                sel = diff[(diff["machine_type"] == "all") & (diff["unit"] == "mean") & (diff["metric"] == metric)
+                           & (diff["domain"] == domain)]
+            if sel.empty:
+                raise ValueError(f"learning_curve_differences: no {metric!r} mean over types at {by}={value!r}")
+            r = sel.iloc[0]
+            rows.append({"a": a, "b": other, by: value, "estimate": float(r["estimate"]), "lo": float(r["lo"]),
+                         "hi": float(r["hi"]), "verdict": verdict(r["lo"], r["hi"])})
+    return pd.DataFrame(rows, columns=["a", "b", by, "estimate", "lo", "hi", "verdict"])
 
 
 def summarize_seeds(results: pd.DataFrame, by: list[str], value: str = "auc", level: float = 0.95) -> pd.DataFrame:
