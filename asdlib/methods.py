@@ -230,7 +230,7 @@ class MethodConfig:
         if self.method == "ae":
             keep = {"method", "seed", "epochs", "frontend", "lr"} | ae_only
         elif self.method == "knn-stats":
-            keep = {"method", "frontend", "k"}
+            keep = {"method", "frontend", "k", "scorer"}
         elif self.method == "gmm-stats":
             keep = {"method", "frontend", "seed", "gmm_components"}
         else:
@@ -360,24 +360,32 @@ def build_models(cfg: MethodConfig, n_classes: int) -> dict[str, nn.Module]:
     return {"encoder": enc, "projector": ProjectionHead(cfg.emb_dim, hidden_dim=2 * cfg.proj_dim, out_dim=cfg.proj_dim)}
 
 
-def build_scorer(cfg: MethodConfig):
+def build_scorer(cfg: MethodConfig, scorer: str | None = None):
     """The scorer of a method's clip representations (:mod:`asdlib.scoring`); ``None`` for ``ae``.
 
     ``knn-stats``: mean Euclidean distance to the ``k`` nearest normal training clips' statistics
     of the same unit (with the ``scorer`` setting's domain handling when it is a ``knn-*``
     scorer; ``"knn"`` otherwise); ``gmm-stats``: negative log-likelihood under a
     ``gmm_components``-component diagonal Gaussian mixture of them; contrastive methods: the
-    ``scorer`` setting on embeddings (cosine distance).
+    ``scorer`` setting on embeddings (cosine distance). ``scorer`` replaces the setting (e.g. to
+    compare scorers on one run); the method's distance (Euclidean for the training-free
+    references, cosine for embeddings) and ``k`` are kept.
     """
-    from .scoring import make_scorer
+    from .scoring import SCORERS, make_scorer
 
-    if cfg.method == "knn-stats":
-        return make_scorer(cfg.scorer if cfg.scorer.startswith("knn") else "knn", k=cfg.k, metric="euclidean")
-    if cfg.method == "gmm-stats":
+    if cfg.method == "ae":
+        return None
+    if scorer is not None and scorer not in SCORERS:
+        raise ValueError(f"unknown scorer {scorer!r}; choose one of {', '.join(SCORERS)}")
+    if cfg.method == "gmm-stats" and scorer is None:
         return make_scorer("gmm", n_components=cfg.gmm_components, seed=cfg.seed)
-    if cfg.method in CONTRASTIVE:
-        return make_scorer(cfg.scorer, **({"k": cfg.k} if cfg.scorer.startswith("knn") else {}))
-    return None
+    name = scorer or cfg.scorer
+    if cfg.method == "knn-stats" and not name.startswith("knn"):
+        name = "knn"
+    if not name.startswith("knn"):
+        return make_scorer(name)
+    metric = "euclidean" if cfg.method in TRAINING_FREE else "cosine"
+    return make_scorer(name, k=cfg.k, metric=metric)
 
 
 def build_views(cfg: MethodConfig, norm: tuple[float, float] | None = None):

@@ -246,9 +246,7 @@ def score(run_dir: str | Path, df: pd.DataFrame, split: str = "test", device: st
         mem = dict(np.load(Path(run_dir) / "memory.npz"))
 
         def make(name: str | None):
-            if name is None:
-                return build_scorer(cfg)
-            return scoring.make_scorer(name, **({"k": cfg.k} if name.startswith("knn") else {}))
+            return build_scorer(cfg, name)
 
         fitted = make(names[0])
         if split == "train":  # leave-one-out scores of the memory, matched by <type>/<split>/<name>

@@ -367,3 +367,16 @@ def test_knn_auto_leaves_out_candidates_that_cannot_fit_one_target_clip():
     auto = scoring.make_scorer("knn-auto").fit(x, ["a"] * 9, ["source"] * 8 + ["target"])
     assert set(auto.skipped_) == {"knn-smote", "knn-zscore"} and "2" in auto.skipped_["knn-smote"]
     assert list(auto.imbalance_) == ["knn-domain"] and auto.choice_ == "knn-domain"
+
+
+def test_scorer_setting_reaches_knn_stats_runs_and_named_scorers_keep_the_method_distance():
+    from asdlib import methods
+
+    auto, plain = methods.method_config("knn-stats"), methods.method_config("knn-stats", scorer="knn")
+    assert auto.scorer == "knn-auto" and auto.key() != plain.key()  # a cached run of one is not the other's
+    assert isinstance(methods.build_scorer(auto), scoring.BalancedDomainScorer)
+    named = methods.build_scorer(auto, "knn-zscore")
+    assert isinstance(named, scoring.DomainKNNScorer) and named.metric == "euclidean" and named.standardize
+    assert methods.build_scorer(methods.method_config("contrastive"), "knn").metric == "cosine"
+    with pytest.raises(ValueError, match="unknown scorer 'lof'"):
+        methods.build_scorer(auto, "lof")
