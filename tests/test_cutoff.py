@@ -16,6 +16,7 @@ from asdlib.cli import _overrides
 from asdlib.data import index
 from asdlib.features import FrontEndConfig, hz_to_mel_bin, mel_frequencies
 from asdlib.train import train
+from conftest import spy_on_load_features
 
 FE8 = FrontEndConfig(n_mels=8)
 FAST = dict(epochs=1, batch_size=16, segments_per_clip=2, width=8, depth=2, emb_dim=32, proj_dim=16)
@@ -105,14 +106,7 @@ def test_auto_cutoffs_read_training_clips_only(tiny2020, monkeypatch, tmp_path):
     root = tmp_path / "copy"
     shutil.copytree(tiny2020, root)  # the test clips of this copy are overwritten below
     df = index(root)
-    seen: list[str] = []
-    real = F.load_features
-
-    def spy(paths, frontend, **kw):
-        seen.extend(str(p) for p in paths)
-        return real(paths, frontend, **kw)
-
-    monkeypatch.setattr(F, "load_features", spy)
+    seen = spy_on_load_features(monkeypatch, F)
     before = A.auto_cutoffs(df, use_cache=False)
     train_paths = set(df[(df.split == "train") & (df.label == "normal")]["path"].astype(str))
     assert seen and set(seen) == train_paths  # every normal training clip, nothing else
@@ -220,18 +214,9 @@ def test_invariance_views_alter_each_clip_above_its_own_cutoff():
 
 
 # ------------------------------------------------------------------ the trainer
-def test_training_resolves_records_and_uses_the_cutoff_of_each_type(tiny2020, tmp_path, monkeypatch):
-    import asdlib.train as tr
-
+def test_training_resolves_records_and_uses_the_cutoff_of_each_type(tiny2020, tmp_path, monkeypatch, loaded_paths):
     df = index(tiny2020)
-    loaded: list[str] = []
-    real_load = tr.load_features
-
-    def spy(paths, frontend, **kw):
-        loaded.extend(str(p) for p in paths)
-        return real_load(paths, frontend, **kw)
-
-    monkeypatch.setattr(tr, "load_features", spy)
+    loaded = loaded_paths
     draws: list[torch.Tensor | None] = []
     real_draw = A.ViewPipeline.draw
 

@@ -25,22 +25,6 @@ def _cache(tmp_path, monkeypatch):
     torch.set_num_threads(1)
 
 
-@pytest.fixture
-def loaded_paths(monkeypatch) -> list[str]:
-    """Every path training loads features of (train.load_features spied on), in order."""
-    import asdlib.train as tr
-
-    seen: list[str] = []
-    real = tr.load_features
-
-    def spy(paths, frontend, **kw):
-        seen.extend(str(p) for p in paths)
-        return real(paths, frontend, **kw)
-
-    monkeypatch.setattr(tr, "load_features", spy)
-    return seen
-
-
 # ------------------------------------------------------------------ settings
 def test_encoder_and_selection_defaults_and_checks():
     c = methods.method_config("contrastive")
