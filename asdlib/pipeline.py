@@ -245,10 +245,7 @@ def score(run_dir: str | Path, df: pd.DataFrame, split: str = "test", device: st
     else:
         mem = dict(np.load(Path(run_dir) / "memory.npz"))
 
-        def make(name: str | None):
-            return build_scorer(cfg, name)
-
-        fitted = make(names[0])
+        fitted = build_scorer(cfg, names[0])
         if split == "train":  # leave-one-out scores of the memory, matched by <type>/<split>/<name>
             fitted.fit(mem["emb"], unit_keys(mem["types"], mem["units"]), list(mem["domains"]))
             key = lambda p: "/".join(Path(str(p)).parts[-3:])  # noqa: E731
@@ -266,7 +263,7 @@ def score(run_dir: str | Path, df: pd.DataFrame, split: str = "test", device: st
             types_, units_ = list(test["machine_type"].astype(str)), list(test["unit"].astype(str))
             if len(names) > 1:
                 out = test[["path", "layout", "machine_type", "unit", "domain", "label"]]
-                return pd.concat([out.assign(score=np.asarray(score_against_memory(make(n), mem, emb, types_, units_),
+                return pd.concat([out.assign(score=np.asarray(score_against_memory(build_scorer(cfg, n), mem, emb, types_, units_),
                                                               dtype=float), method=n) for n in names],
                                  ignore_index=True)
             scores = score_against_memory(fitted, mem, emb, types_, units_)

@@ -502,28 +502,22 @@ class BalancedDomainScorer(UnitScorer):
                 if {"source", "target"} <= set(d[keys == key].tolist())]
         fitted: dict[str, UnitScorer] = {}
         self.skipped_: dict[str, str] = {}
+        self.imbalance_: dict[str, float] = {}
         for name in self.CANDIDATES:
             try:
-                fitted[name] = make_scorer(name, k=self.k, metric=self.metric).fit(x, units, d)
-                if both:
-                    fitted[name].loo_ = fitted[name].train_scores()
+                scorer = make_scorer(name, k=self.k, metric=self.metric).fit(x, units, d)
+                loo = scorer.train_scores() if both else None
             except ValueError as err:  # e.g. SMOTE or z-scores with a single target clip
                 if name == self.CANDIDATES[0]:
                     raise
-                fitted.pop(name, None)
                 self.skipped_[name] = str(err)
-        self.imbalance_: dict[str, float] = {}
-        if both:
-            for name, scorer in fitted.items():
-                loo = scorer.loo_
-                per_unit = []
-                for key in both:
-                    idx = keys == key
-                    per_unit.append(abs(roc_auc_score(d[idx] == "target", loo[idx]) - 0.5))
-                self.imbalance_[name] = float(np.mean(per_unit))
-            self.choice_ = min(self.imbalance_, key=lambda n: (self.imbalance_[n], self.CANDIDATES.index(n)))
-        else:
-            self.choice_ = self.CANDIDATES[0]
+                continue
+            fitted[name] = scorer
+            if both:
+                self.imbalance_[name] = float(np.mean([
+                    abs(roc_auc_score(d[keys == key] == "target", loo[keys == key]) - 0.5) for key in both]))
+        self.choice_ = (min(self.imbalance_, key=lambda n: (self.imbalance_[n], self.CANDIDATES.index(n)))
+                        if both else self.CANDIDATES[0])
         self.chosen_ = fitted[self.choice_]
         self.dim_ = self.chosen_.dim_
         self.models_ = self.chosen_.models_
