@@ -57,6 +57,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import torch
 from torch import nn
 
 from .features import FrontEndConfig
@@ -111,6 +112,7 @@ class MethodConfig:
     temperature: float = 0.1
     width: int = 16
     depth: int = 4
+    stem: str = "patch"  # models.STEMS: "patch" (4x4 / 4 conv) or "conv-pool" (the ResNet stem, before 2026-11)
     emb_dim: int = 128
     proj_dim: int = 64
     mixup_ratio: float = 0.4
@@ -152,6 +154,9 @@ class MethodConfig:
         if self.select_epoch is None:
             self.select_epoch = "val" if contrastive else "last"
         _choice("encoder", self.encoder, ENCODERS)
+        from .models import STEMS
+
+        _choice("stem", self.stem, STEMS)
         _choice("select_epoch", self.select_epoch, SELECT_EPOCH)
         if not contrastive and self.encoder != "per-type":
             raise ValueError(f"setting encoder={self.encoder!r}: method {self.method!r} trains one model per machine "
@@ -218,8 +223,14 @@ class MethodConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "MethodConfig":
-        """The configuration saved by :meth:`to_dict` (in ``config.json`` and ``model.pt``)."""
-        return cls(**dict(d))
+        """The configuration saved by :meth:`to_dict` (in ``config.json`` and ``model.pt``).
+
+        A saved configuration without ``stem`` comes from before the setting existed, when every
+        encoder had the conv-pool stem: it is read as ``stem="conv-pool"``, so older runs still load.
+        """
+        d = dict(d)
+        d.setdefault("stem", "conv-pool")
+        return cls(**d)
 
     def relevant(self) -> dict:
         """The fields that influence this method (others are left out of the key)."""
@@ -339,6 +350,18 @@ def preset(name: str, method: str | None = None, **overrides: Any) -> MethodConf
 
 
 # --------------------------------------------------------------------------- builders
+def build_optimizer(cfg: MethodConfig, params: list, device: torch.device | str = "cpu") -> torch.optim.Optimizer:
+    """The trainer's optimiser: Adam for ``ae`` (the DCASE baseline's), AdamW for the encoders.
+
+    Fused on the CPU and CUDA (one kernel per step for every parameter; the same update).
+    ``benchmarks/bench_train.py`` builds its optimiser here too, so it times what the trainer runs.
+    """
+    fused = torch.device(device).type in ("cpu", "cuda")
+    if cfg.method == "ae":
+        return torch.optim.Adam(params, lr=cfg.lr, fused=fused)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
+
+
 def build_models(cfg: MethodConfig, n_classes: int) -> dict[str, nn.Module]:
     """The modules a run trains: ``{"ae"}``, ``{"encoder", "projector"}``, ``{"encoder", "head"}`` or none."""
     from .models import AdaCosHead, ArcMarginHead, AutoEncoder, Encoder, ProjectionHead
@@ -348,7 +371,7 @@ def build_models(cfg: MethodConfig, n_classes: int) -> dict[str, nn.Module]:
         return {}
     if cfg.method == "ae":
         return {"ae": AutoEncoder(n_mels=n_mels, frames=cfg.ae_frames)}
-    enc = Encoder(n_mels=n_mels, width=cfg.width, depth=cfg.depth, emb_dim=cfg.emb_dim)
+    enc = Encoder(n_mels=n_mels, width=cfg.width, depth=cfg.depth, emb_dim=cfg.emb_dim, stem=cfg.stem)
     if cfg.loss in ("arcface", "adacos"):
         if cfg.method == "contrastive-hf" and cfg.hf_role == "pseudo-anomaly":
             n_classes *= 2  # one extra class per ID / section: its copies with altered high bands

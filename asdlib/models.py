@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [
+    "STEMS",
     "Encoder",
     "ProjectionHead",
     "ArcMarginHead",
@@ -27,6 +28,9 @@ __all__ = [
     "reconstruction_error",
     "count_parameters",
 ]
+
+#: The encoder's stems (:class:`Encoder`): ``"patch"`` (default) and ``"conv-pool"`` (the ResNet stem).
+STEMS = ("patch", "conv-pool")
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
@@ -59,27 +63,42 @@ class _ResBlock(nn.Module):
 class Encoder(nn.Module):
     """A small ResNet for log-mel segments ``[B, 1, M, T] -> [B, emb_dim]``.
 
-    Layout: stem 3x3 conv (stride 2) - BN - ReLU - 2x2 max-pool, then ``depth`` residual
-    stages (stage ``i`` has ``width * min(2**i, 4)`` channels; every stage after the first
-    halves both axes), so the mel axis shrinks ``2**(depth + 1)``-fold. The frequency positions
-    are kept (features are flattened over channels x remaining mel rows, since *where* in
-    frequency a machine's tones sit matters), then pooled over time by mean + max, which works
-    for any number of frames. A linear layer gives the embedding.
+    Layout: a stem that reduces both axes 4-fold, then ``depth`` residual stages (stage ``i`` has
+    ``width * min(2**i, 4)`` channels; every stage after the first halves both axes), so the mel
+    axis shrinks ``2**(depth + 1)``-fold. The frequency positions are kept (features are
+    flattened over channels x remaining mel rows, since *where* in frequency a machine's tones
+    sit matters), then pooled over time by mean + max, which works for any number of frames. A
+    linear layer gives the embedding.
+
+    Two stems (``stem``):
+
+    * ``"patch"`` (default): a 4 x 4 convolution with stride 4 (non-overlapping patches, the
+      "patchify" stem of ConvNeXt / ViT) - BN - ReLU. The input is zero-padded at the top and the
+      end to a multiple of 4 first, when it is not one already.
+    * ``"conv-pool"``: the ResNet stem, a 3 x 3 convolution with stride 2 - BN - ReLU - 2 x 2
+      max-pool (ceil mode); the encoder of asdlib before the patch stem (runs saved without a
+      ``stem`` setting used it, and still load).
+
+    Both give the same map size (``ceil(n / 4)`` on each axis). The patch stem is the lean one:
+    the conv-pool stem computes and stores a full-resolution map (4x the values of everything
+    after it) and spends about a third of a training step on it and its max-pool on this 2-core
+    CPU (profile in ``benchmarks/bench_train.py``); the patch stem does not. It is a different
+    function, not a faster way to compute the same one (``asd run --set stem=conv-pool`` trains
+    the other, e.g. for an ablation).
 
     Width 32 / depth 4 (about 0.75 M parameters) trains on a 2-core CPU; use width 64+ on a GPU.
 
-    Speed (``benchmarks/bench_train.py``): on the CPU the convolution weights, and so every
-    feature map, are stored channels-last (NHWC), the layout in which oneDNN's convolutions,
-    batch norm and max-pool are fastest; on any other device (CUDA, MPS) they stay in the
-    default NCHW layout (the encoder switches whenever it is moved, e.g. by ``.to(device)``).
-    The stem applies its ReLU after the max-pool, on a quarter of the values, and folds its
-    batch norm into the convolution (:meth:`stem_forward`): the batch statistics of a
-    convolution of the input are ``w . mean(patch)`` and ``w' Cov(patch) w``, from the 9 x 9
-    covariance of the input's 3 x 3 patches, so the full-resolution batch norm and its backward
-    pass disappear. None of this changes the function: max-pool and ReLU commute exactly
-    (their gradients too); the folded batch norm has the same output, gradients and running
-    statistics as ``nn.BatchNorm2d`` up to float rounding (outputs agree to ~1e-5), and the
-    layout only changes the order of float operations. State dicts are the same as before.
+    Speed: on the CPU the convolution weights, and so every feature map, are stored
+    channels-last (NHWC), the layout in which oneDNN's convolutions, batch norm and max-pool are
+    fastest; on any other device (CUDA, MPS) they stay in the default NCHW layout (the encoder
+    switches whenever it is moved, e.g. by ``.to(device)``). The stem folds its batch norm into
+    the convolution (:meth:`stem_forward`): the batch statistics of a convolution of the input
+    are ``w . mean(patch)`` and ``w' Cov(patch) w``, from the covariance of the input's patches,
+    so the stem's batch norm and its backward pass disappear; the conv-pool stem also applies its
+    ReLU after the max-pool, on a quarter of the values. None of this changes the function:
+    max-pool and ReLU commute exactly (their gradients too); the folded batch norm has the same
+    output, gradients and running statistics as ``nn.BatchNorm2d`` up to float rounding (outputs
+    agree to ~1e-5), and the layout only changes the order of float operations.
 
     Args:
         n_mels: mel bands of the input (fixes the size of the final linear layer).
@@ -87,21 +106,28 @@ class Encoder(nn.Module):
         depth: number of residual stages.
         emb_dim: embedding size.
         dropout: dropout before the final linear layer.
+        stem: ``"patch"`` or ``"conv-pool"`` (see above).
     """
 
     def __init__(self, n_mels: int = 128, width: int = 32, depth: int = 4, emb_dim: int = 128,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, stem: str = "patch") -> None:
         super().__init__()
         if n_mels < 1 or width < 1 or depth < 1 or emb_dim < 1:
             raise ValueError(f"Encoder: n_mels={n_mels}, width={width}, depth={depth}, emb_dim={emb_dim} "
                              "must all be >= 1")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"Encoder: dropout must lie in [0, 1), got {dropout}")
-        self.n_mels, self.width, self.depth, self.emb_dim = n_mels, width, depth, emb_dim
-        # conv - BN - max-pool - ReLU == conv - BN - ReLU - max-pool (ReLU is monotonic), but the
-        # ReLU and its backward run on a quarter of the values; parameter names are unchanged
-        self.stem = nn.Sequential(nn.Conv2d(1, width, 3, 2, 1, bias=False), nn.BatchNorm2d(width),
-                                  nn.MaxPool2d(2, ceil_mode=True), nn.ReLU(inplace=True))
+        if stem not in STEMS:
+            raise ValueError(f"Encoder: stem must be one of {', '.join(STEMS)}, got {stem!r}")
+        self.n_mels, self.width, self.depth, self.emb_dim, self.stem_kind = n_mels, width, depth, emb_dim, stem
+        if stem == "patch":  # conv 4x4 / 4 - BN - (no pool) - ReLU: the same four slots as the conv-pool stem
+            self.stem = nn.Sequential(nn.Conv2d(1, width, 4, 4, 0, bias=False), nn.BatchNorm2d(width),
+                                      nn.Identity(), nn.ReLU(inplace=True))
+        else:
+            # conv - BN - max-pool - ReLU == conv - BN - ReLU - max-pool (ReLU is monotonic), but the
+            # ReLU and its backward run on a quarter of the values; parameter names are unchanged
+            self.stem = nn.Sequential(nn.Conv2d(1, width, 3, 2, 1, bias=False), nn.BatchNorm2d(width),
+                                      nn.MaxPool2d(2, ceil_mode=True), nn.ReLU(inplace=True))
         stages, c_in = [], width
         for i in range(depth):
             c_out = width * min(2 ** i, 4)
@@ -130,13 +156,13 @@ class Encoder(nn.Module):
 
     def _reduced(self, n: int) -> int:
         """Size of an axis of length ``n`` after the stem and stages."""
-        n = math.ceil(math.ceil(n / 2) / 2)  # stem conv stride 2, max-pool 2 (ceil mode)
+        n = math.ceil(math.ceil(n / 2) / 2)  # conv-pool: stride 2, max-pool 2 (ceil mode); patch: ceil(n / 4)
         for _ in range(self.depth - 1):
             n = math.ceil(n / 2)
         return n
 
     def stem_forward(self, x: Tensor) -> Tensor:
-        """``self.stem(x)`` (conv - BN - max-pool - ReLU) with the batch norm folded into the conv.
+        """``self.stem(x)`` (conv - BN - [max-pool] - ReLU) with the batch norm folded into the conv.
 
         In training mode the batch mean and (biased) variance of each output channel come from
         the mean and covariance of the input's patches (the conv is linear in the patch); the
@@ -146,16 +172,29 @@ class Encoder(nn.Module):
         """
         conv, bn = self.stem[0], self.stem[1]
         w = conv.weight  # [C, 1, kh, kw]
+        if self.stem_kind == "patch":  # zero-pad the mel and time axes to a multiple of the stride
+            pad_m, pad_t = (-x.shape[2]) % 4, (-x.shape[3]) % 4
+            if pad_m or pad_t:
+                x = F.pad(x, (0, pad_t, 0, pad_m))
         if bn.training or bn.running_mean is None:
-            cols = F.unfold(x, conv.kernel_size, padding=conv.padding, stride=conv.stride)  # [B, K, L]
-            n = cols.shape[0] * cols.shape[2]
+            shift = x.detach().mean()  # covariance is shift-invariant; centring keeps float32 precise
+            if self.stem_kind == "patch":  # non-overlapping 4 x 4 patches: a reshape, no unfold
+                b, _, hh, ww = x.shape
+                cols = (x - shift).reshape(b, hh // 4, 4, ww // 4, 4).permute(2, 4, 0, 1, 3).reshape(16, -1)  # [K, n]
+                n = cols.shape[1]
+            else:
+                cols = F.unfold(x, conv.kernel_size, padding=conv.padding, stride=conv.stride)  # [B, K, L]
+                n = cols.shape[0] * cols.shape[2]
             if n < 2:
                 raise ValueError(f"Encoder: training needs more than 1 value per channel in the stem "
                                  f"(got input of shape {tuple(x.shape)})")
-            shift = x.detach().mean()  # covariance is shift-invariant; centring keeps float32 precise
-            cols = cols.sub_(shift)  # in place: unfold's backward does not need its output
-            mu = cols.mean(dim=(0, 2))  # [K]
-            cov = torch.bmm(cols, cols.transpose(1, 2)).sum(0) / n - mu[:, None] * mu[None, :]
+            if self.stem_kind == "patch":
+                mu = cols.mean(dim=1)  # [K]
+                cov = (cols @ cols.T) / n - mu[:, None] * mu[None, :]
+            else:
+                cols = cols.sub_(shift)  # in place: unfold's backward does not need its output
+                mu = cols.mean(dim=(0, 2))  # [K]
+                cov = torch.bmm(cols, cols.transpose(1, 2)).sum(0) / n - mu[:, None] * mu[None, :]
             wf = w.flatten(1)  # [C, K]
             mean = wf @ (mu + shift)
             var = ((wf @ cov) * wf).sum(dim=1).clamp_min(0.0)
@@ -172,7 +211,7 @@ class Encoder(nn.Module):
             scale = scale * bn.weight
         bias = -scale * mean + (bn.bias if bn.affine else 0.0)
         h = F.conv2d(x, w * scale[:, None, None, None], bias, conv.stride, conv.padding)
-        return self.stem[3](self.stem[2](h))  # max-pool, then ReLU
+        return self.stem[3](self.stem[2](h))  # max-pool (conv-pool stem), then ReLU
 
     def features(self, x: Tensor) -> Tensor:
         """Convolutional feature map ``[B, C, M', T']``."""

@@ -52,8 +52,8 @@ from . import __version__
 from .data import check_training_clips, data_root_of, fingerprint, select, unit_labels
 from .features import load_features
 from .files import atomic_path, write_text_atomic
-from .methods import (CONTRASTIVE, TRAINING_FREE, MethodConfig, build_models, build_views, cutoff_bin_table,
-                      resolve_cutoffs)
+from .methods import (CONTRASTIVE, TRAINING_FREE, MethodConfig, build_models, build_optimizer, build_views,
+                      cutoff_bin_table, resolve_cutoffs)
 
 RUN_FORMAT = 3  # 3: memory.npz holds each clip's machine type (shared encoders)
 #: the files an asdlib run directory may hold (``force`` deletes a directory only if it holds nothing else)
@@ -429,10 +429,7 @@ def _train(train_df, labels, classes, cfg: MethodConfig, out: Path, meta: dict, 
     params = [p for m in models.values() for p in m.parameters()]
     for m in models.values():
         m.to(dev)
-    if cfg.method == "ae":
-        opt = torch.optim.Adam(params, lr=cfg.lr, fused=dev.type in ("cpu", "cuda"))  # fused: one kernel per step
-    else:
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=dev.type in ("cpu", "cuda"))
+    opt = build_optimizer(cfg, params, dev)
     norm = fit_normalizer(feats if cfg.method == "ae" else fit_feats)
     views = build_views(cfg, norm)
     cutoff_bins = cutoff_bin_table(cfg, classes)  # per-clip cutoffs (hf_cutoff_hz="auto", types that differ)

@@ -56,6 +56,16 @@ def _sub(lib: ModuleType, name: str) -> ModuleType:
     return importlib.import_module(f"{lib.__name__}.{name}")
 
 
+def optimizer(methods: ModuleType, cfg, params: list) -> torch.optim.Optimizer:
+    """The checkout's own trainer optimiser (``methods.build_optimizer``); checkouts from before it
+    existed built plain (unfused) Adam for ``ae`` and AdamW otherwise, which is what they get here."""
+    if hasattr(methods, "build_optimizer"):
+        return methods.build_optimizer(cfg, params, "cpu")
+    if cfg.method == "ae":
+        return torch.optim.Adam(params, lr=cfg.lr)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
 class ContrastiveBench:
     """One method's training steps with one library's code (state kept across rounds)."""
 
@@ -72,7 +82,7 @@ class ContrastiveBench:
         torch.manual_seed(0)
         self.models = methods.build_models(cfg, n_classes)
         params = [p for m in self.models.values() for p in m.parameters()]
-        self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.opt = optimizer(methods, cfg, params)
         self.views = methods.build_views(cfg, (-45.0, 12.0))
         self.epoch = 0
 
@@ -107,7 +117,8 @@ class AEBench:
         models = _sub(lib, "models")
         torch.manual_seed(0)
         self.ae = models.AutoEncoder()
-        self.opt = torch.optim.Adam(self.ae.parameters(), lr=1e-3)
+        methods = _sub(lib, "methods")
+        self.opt = optimizer(methods, methods.method_config("ae"), list(self.ae.parameters()))
         self.data = torch.randn(512 * steps, 320)
         self.batch = 512
         self.epoch = 0

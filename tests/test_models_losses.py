@@ -24,6 +24,44 @@ def test_encoder_output_shape_for_any_length(frames: int) -> None:
     assert torch.isfinite(out).all()
 
 
+def test_patch_stem_is_conv4x4_stride4_bn_relu_on_zero_padded_input() -> None:
+    # the default stem by hand: zero-pad to a multiple of 4, conv 4x4 / 4, batch norm, ReLU (no pool)
+    torch.manual_seed(3)
+    enc = Mo.Encoder(n_mels=30, width=6, depth=2, emb_dim=8)
+    assert enc.stem_kind == "patch" and enc.out_mels == 4  # ceil(30 / 4) = 8 after the stem, 4 after stage 2
+    plain = Mo.Encoder(n_mels=30, width=6, depth=2, emb_dim=8)
+    plain.load_state_dict(enc.state_dict())
+    x = torch.randn(5, 1, 30, 21) * 12.0 - 40.0
+    conv, bn = plain.stem[0], plain.stem[1]
+    want = F.relu(bn(F.conv2d(F.pad(x, (0, 3, 0, 2)), conv.weight, stride=4)))  # 32 x 24 -> 8 x 6
+    got = enc.stem_forward(x)
+    assert got.shape == want.shape == (5, 6, 8, 6)
+    assert torch.allclose(got, want, atol=2e-4), float((got - want).abs().max())
+    got.pow(2).sum().backward()
+    want.pow(2).sum().backward()
+    assert torch.allclose(enc.stem[0].weight.grad, conv.weight.grad, rtol=1e-3, atol=1e-3 * float(conv.weight.grad.abs().max()))
+    assert torch.allclose(enc.stem[1].running_var, bn.running_var, rtol=1e-4)
+    assert torch.allclose(enc.stem[1].running_mean, bn.running_mean, rtol=1e-5, atol=1e-4)
+    enc.eval(), plain.eval()
+    assert torch.allclose(enc.stem_forward(x), F.relu(bn(F.conv2d(F.pad(x, (0, 3, 0, 2)), conv.weight, stride=4))), atol=2e-4)
+    with pytest.raises(ValueError, match="stem must be one of patch, conv-pool"):
+        Mo.Encoder(stem="pool")
+
+
+def test_configs_saved_before_the_stem_setting_load_the_conv_pool_stem() -> None:
+    from asdlib import methods
+
+    cfg = methods.method_config("contrastive")
+    assert cfg.stem == "patch"
+    old = {k: v for k, v in cfg.to_dict().items() if k != "stem"}
+    assert methods.MethodConfig.from_dict(old).stem == "conv-pool"
+    assert methods.MethodConfig.from_dict(cfg.to_dict()).stem == "patch"
+    enc = methods.build_models(methods.MethodConfig.from_dict(old), 3)["encoder"]
+    assert enc.stem[0].kernel_size == (3, 3) and isinstance(enc.stem[2], nn.MaxPool2d)
+    with pytest.raises(ValueError, match="stem"):
+        methods.method_config("contrastive", stem="vit")
+
+
 def test_encoder_default_size_and_gradients() -> None:
     torch.manual_seed(0)
     enc = Mo.Encoder()
@@ -41,13 +79,13 @@ def test_encoder_is_channels_last_and_computes_conv_bn_relu_pool() -> None:
     # speed layout: channels-last weights and feature maps; the stem pools before its ReLU. The
     # function (and its gradients) is that of the documented conv - BN - ReLU - max-pool stem, in NCHW.
     torch.manual_seed(0)
-    enc = Mo.Encoder(n_mels=64, width=8, depth=3, emb_dim=16)
+    enc = Mo.Encoder(n_mels=64, width=8, depth=3, emb_dim=16, stem="conv-pool")
     x = torch.randn(6, 1, 64, 40)
     assert enc.stages[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
     assert enc.stem[0].weight.stride() == (9, 1, 3, 1)  # one input channel: NHWC strides all the same
     assert enc.stem(x).is_contiguous(memory_format=torch.channels_last)
     assert enc.features(x).is_contiguous(memory_format=torch.channels_last)
-    ref = Mo.Encoder(n_mels=64, width=8, depth=3, emb_dim=16).to("meta")  # off the CPU: NCHW
+    ref = Mo.Encoder(n_mels=64, width=8, depth=3, emb_dim=16, stem="conv-pool").to("meta")  # off the CPU: NCHW
     assert not ref.stages[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
     assert ref.to_empty(device="cpu").stages[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
     for m in ref.modules():
@@ -72,17 +110,18 @@ def test_encoder_is_channels_last_and_computes_conv_bn_relu_pool() -> None:
     assert torch.allclose(enc.stem[1].running_var, ref.stem[1].running_var)
 
 
+@pytest.mark.parametrize("stem", Mo.STEMS)
 @pytest.mark.parametrize("momentum", [0.1, None])
-def test_folded_stem_batch_norm_matches_nn_batchnorm(momentum: float | None) -> None:
+def test_folded_stem_batch_norm_matches_nn_batchnorm(momentum: float | None, stem: str) -> None:
     # the stem's batch norm folded into its conv: same outputs, gradients and running statistics
     torch.manual_seed(1)
-    enc = Mo.Encoder(n_mels=32, width=8, depth=2, emb_dim=8)
+    enc = Mo.Encoder(n_mels=32, width=8, depth=2, emb_dim=8, stem=stem)
     enc.stem[1].momentum = momentum
-    plain = Mo.Encoder(n_mels=32, width=8, depth=2, emb_dim=8)
+    plain = Mo.Encoder(n_mels=32, width=8, depth=2, emb_dim=8, stem=stem)
     plain.load_state_dict(enc.state_dict())
     plain.stem[1].momentum = momentum
     for step in range(3):  # running statistics over several batches (dB-like offset: centring matters)
-        x = torch.randn(5, 1, 32, 21) * 12.0 - 40.0
+        x = torch.randn(5, 1, 32, 24) * 12.0 - 40.0  # a multiple of 4: the patch stem pads nothing
         got, want = enc.stem_forward(x), plain.stem(x)
         assert got.shape == want.shape == (5, 8, 8, 6)
         assert torch.allclose(got, want, atol=2e-4), float((got - want).abs().max())
@@ -96,15 +135,15 @@ def test_folded_stem_batch_norm_matches_nn_batchnorm(momentum: float | None) -> 
         assert torch.allclose(a.grad, b.grad, rtol=1e-3, atol=1e-3 * float(b.grad.abs().max()))
     enc.eval()
     plain.eval()
-    x = torch.randn(2, 1, 32, 9) * 12.0 - 40.0
+    x = torch.randn(2, 1, 32, 12) * 12.0 - 40.0
     assert torch.allclose(enc.stem_forward(x), plain.stem(x), atol=2e-4)  # running statistics folded
     assert int(bn.num_batches_tracked) == 3  # eval mode updates nothing
     # gradients through the batch statistics, also to the input: finite differences in float64
-    small = Mo.Encoder(n_mels=8, width=2, depth=1, emb_dim=4).double()
+    small = Mo.Encoder(n_mels=8, width=2, depth=1, emb_dim=4, stem=stem).double()
     xd = torch.randn(3, 1, 8, 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(small.stem_forward, (xd,), eps=1e-6, atol=1e-5)
     with pytest.raises(ValueError, match="more than 1 value per channel"):
-        Mo.Encoder(n_mels=2, width=2, depth=1).stem_forward(torch.randn(1, 1, 2, 2))
+        Mo.Encoder(n_mels=2, width=2, depth=1, stem=stem).stem_forward(torch.randn(1, 1, 2, 2))
 
 
 def test_encoder_rejects_wrong_input() -> None:
