@@ -614,8 +614,11 @@ class SegmentDataset(Dataset):
 
     Item ``i`` is ``(x, label)`` with ``x`` a float32 ``[1, M, segment_frames]`` tensor cut
     at a random offset from clip ``i // segments_per_clip``. Clips shorter than the segment
-    are repeated along time. The offset depends only on ``(seed, epoch, i)``: runs are
-    reproducible, and :meth:`set_epoch` draws new offsets for each epoch.
+    are repeated along time. The offsets depend only on ``(seed, epoch)``: all of an epoch's
+    offsets are drawn at once from one generator seeded with ``(seed, epoch)`` (one draw per
+    item, in item order), so runs are reproducible and :meth:`set_epoch` draws new offsets for
+    each epoch. (One generator per item, as before, cost more than a tenth of a training step's
+    time in the data loader: ``benchmarks/bench_train.py``.)
     """
 
     def __init__(
@@ -636,10 +639,22 @@ class SegmentDataset(Dataset):
         self.segments_per_clip = _check_frames(segments_per_clip, "segments_per_clip")
         self.seed = int(seed)
         self.epoch = 0
+        self._starts: np.ndarray | None = None
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose random offsets are drawn."""
         self.epoch = int(epoch)
+        self._starts = None
+
+    def starts(self) -> np.ndarray:
+        """The current epoch's offset (first frame) of every item, drawn on first use."""
+        if self._starts is None:
+            seg = self.segment_frames
+            lengths = np.repeat([f.shape[-1] for f in self.features], self.segments_per_clip)
+            span = np.where(lengths >= seg, lengths - seg + 1, lengths)  # possible offsets per item
+            u = np.random.default_rng([self.seed, self.epoch]).random(len(lengths))
+            self._starts = np.minimum((u * span).astype(np.int64), span - 1)
+        return self._starts
 
     def __len__(self) -> int:
         return len(self.features) * self.segments_per_clip
@@ -651,12 +666,10 @@ class SegmentDataset(Dataset):
         clip = i // self.segments_per_clip
         feat = self.features[clip]
         t, seg = feat.shape[-1], self.segment_frames
-        rng = np.random.default_rng([self.seed, self.epoch, i])
+        start = int(self.starts()[i])
         if t >= seg:
-            start = int(rng.integers(0, t - seg + 1))
             x = feat[:, start : start + seg]
         else:
-            start = int(rng.integers(0, t))
             x = feat[:, (torch.arange(seg) + start) % t]
         return x.unsqueeze(0).contiguous(), self.labels[clip]
 

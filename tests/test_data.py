@@ -510,6 +510,17 @@ def test_segment_dataset_determinism_and_epochs():
     assert starts(c) != first
 
 
+def test_segment_dataset_offsets_are_one_draw_per_epoch():
+    # the documented rule: u ~ default_rng([seed, epoch]).random(n_items), offset = floor(u * span)
+    ds = SegmentDataset([ramp(2, 100), ramp(2, 10)], [0, 1], segment_frames=16, segments_per_clip=2, seed=5)
+    ds.set_epoch(3)
+    u = np.random.default_rng([5, 3]).random(4)
+    span = np.array([85, 85, 10, 10])  # 100 - 16 + 1 offsets; a clip shorter than the segment: 10 rotations
+    want = np.floor(u * span).astype(int)
+    assert ds.starts().tolist() == want.tolist()
+    assert [int(ds[i][0][0, 0, 0]) for i in range(4)] == want.tolist()  # the ramp's first value is the offset
+
+
 def test_segment_dataset_errors():
     with pytest.raises(ValueError, match="2 features but 1 labels"):
         SegmentDataset([ramp(2, 5), ramp(2, 5)], [0])
