@@ -78,6 +78,12 @@ DEFAULT_EPOCHS: dict[str, int] = {"ae": 100, "contrastive": 10, "contrastive-hf"
 #: one encoder for all machine types of the data ("shared", outlier exposure over every (type, unit)),
 #: or one per machine type ("per-type"); ``ae`` and the training-free references are always per type
 ENCODERS: tuple[str, ...] = ("shared", "per-type")
+#: arithmetic of the contrastive methods' training steps: "float32" (default), or "bfloat16" for the
+#: encoder's and head's forward pass under ``torch.autocast`` (mixed precision: weights, optimiser,
+#: loss and batch statistics of the stem stay float32; scoring is always float32). On a CPU with
+#: AVX512-BF16 about 1.2x the training throughput (``benchmarks/bench_train.py --precision
+#: bfloat16``); the book trains in float32, and bfloat16's effect on the results is not measured here.
+PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
 #: which weights a contrastive run keeps: the best epoch on held-out normal clips, or the last
 SELECT_EPOCH: tuple[str, ...] = ("val", "last")
 #: front-end fields accepted as flat settings (``--set n_mels=128``)
@@ -113,6 +119,7 @@ class MethodConfig:
     width: int = 16
     depth: int = 4
     stem: str = "patch"  # models.STEMS: "patch" (4x4 / 4 conv) or "conv-pool" (the ResNet stem, before 2026-11)
+    precision: str = "float32"  # PRECISIONS: "bfloat16" trains the encoder's forward pass in bfloat16 autocast
     emb_dim: int = 128
     proj_dim: int = 64
     mixup_ratio: float = 0.4
@@ -157,6 +164,7 @@ class MethodConfig:
         from .models import STEMS
 
         _choice("stem", self.stem, STEMS)
+        _choice("precision", self.precision, PRECISIONS)
         _choice("select_epoch", self.select_epoch, SELECT_EPOCH)
         if not contrastive and self.encoder != "per-type":
             raise ValueError(f"setting encoder={self.encoder!r}: method {self.method!r} trains one model per machine "

@@ -177,27 +177,8 @@ class Encoder(nn.Module):
             if pad_m or pad_t:
                 x = F.pad(x, (0, pad_t, 0, pad_m))
         if bn.training or bn.running_mean is None:
-            shift = x.detach().mean()  # covariance is shift-invariant; centring keeps float32 precise
-            if self.stem_kind == "patch":  # non-overlapping 4 x 4 patches: a reshape, no unfold
-                b, _, hh, ww = x.shape
-                cols = (x - shift).reshape(b, hh // 4, 4, ww // 4, 4).permute(2, 4, 0, 1, 3).reshape(16, -1)  # [K, n]
-                n = cols.shape[1]
-            else:
-                cols = F.unfold(x, conv.kernel_size, padding=conv.padding, stride=conv.stride)  # [B, K, L]
-                n = cols.shape[0] * cols.shape[2]
-            if n < 2:
-                raise ValueError(f"Encoder: training needs more than 1 value per channel in the stem "
-                                 f"(got input of shape {tuple(x.shape)})")
-            if self.stem_kind == "patch":
-                mu = cols.mean(dim=1)  # [K]
-                cov = (cols @ cols.T) / n - mu[:, None] * mu[None, :]
-            else:
-                cols = cols.sub_(shift)  # in place: unfold's backward does not need its output
-                mu = cols.mean(dim=(0, 2))  # [K]
-                cov = torch.bmm(cols, cols.transpose(1, 2)).sum(0) / n - mu[:, None] * mu[None, :]
-            wf = w.flatten(1)  # [C, K]
-            mean = wf @ (mu + shift)
-            var = ((wf @ cov) * wf).sum(dim=1).clamp_min(0.0)
+            with torch.autocast(device_type=x.device.type, enabled=False):  # batch statistics in float32
+                mean, var, n = self._stem_stats(x, w)
             if bn.training and bn.track_running_stats:
                 with torch.no_grad():
                     bn.num_batches_tracked.add_(1)
@@ -212,6 +193,32 @@ class Encoder(nn.Module):
         bias = -scale * mean + (bn.bias if bn.affine else 0.0)
         h = F.conv2d(x, w * scale[:, None, None, None], bias, conv.stride, conv.padding)
         return self.stem[3](self.stem[2](h))  # max-pool (conv-pool stem), then ReLU
+
+    def _stem_stats(self, x: Tensor, w: Tensor) -> tuple[Tensor, Tensor, int]:
+        """Batch mean and biased variance per channel of the stem convolution of ``x``, and the count."""
+        conv = self.stem[0]
+        shift = x.detach().mean()  # covariance is shift-invariant; centring keeps float32 precise
+        if self.stem_kind == "patch":  # non-overlapping 4 x 4 patches: a reshape, no unfold
+            b, _, hh, ww = x.shape
+            cols = (x - shift).reshape(b, hh // 4, 4, ww // 4, 4).permute(2, 4, 0, 1, 3).reshape(16, -1)  # [K, n]
+            n = cols.shape[1]
+        else:
+            cols = F.unfold(x, conv.kernel_size, padding=conv.padding, stride=conv.stride)  # [B, K, L]
+            n = cols.shape[0] * cols.shape[2]
+        if n < 2:
+            raise ValueError(f"Encoder: training needs more than 1 value per channel in the stem "
+                             f"(got input of shape {tuple(x.shape)})")
+        if self.stem_kind == "patch":
+            mu = cols.mean(dim=1)  # [K]
+            cov = (cols @ cols.T) / n - mu[:, None] * mu[None, :]
+        else:
+            cols = cols.sub_(shift)  # in place: unfold's backward does not need its output
+            mu = cols.mean(dim=(0, 2))  # [K]
+            cov = torch.bmm(cols, cols.transpose(1, 2)).sum(0) / n - mu[:, None] * mu[None, :]
+        wf = w.flatten(1)  # [C, K]
+        mean = wf @ (mu + shift)
+        var = ((wf @ cov) * wf).sum(dim=1).clamp_min(0.0)
+        return mean, var, n
 
     def features(self, x: Tensor) -> Tensor:
         """Convolutional feature map ``[B, C, M', T']``."""

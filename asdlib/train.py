@@ -593,6 +593,11 @@ def _ae_epoch(ae, opt, data: torch.Tensor, cfg, dev, epoch_seed: int, out: Path,
     return loss_sum, n, steps
 
 
+def autocast(cfg: MethodConfig, dev: torch.device):
+    """The training forward pass's precision context (:data:`asdlib.methods.PRECISIONS`)."""
+    return torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=cfg.precision == "bfloat16")
+
+
 def _contrastive_epoch(models, opt, data, views, cfg, dev, epoch, epoch_seed, out, cutoff_bins=None):
     from . import losses
 
@@ -614,9 +619,13 @@ def _contrastive_epoch(models, opt, data, views, cfg, dev, epoch, epoch_seed, ou
             labels.append(losses.outlier_labels(y, n_classes))
         yy = torch.cat(labels)
         if cfg.loss in ("arcface", "adacos"):  # margin classification of the views' machine IDs
-            loss = losses.classification_loss(models["head"](enc(torch.cat(parts)), yy), yy)
+            with autocast(cfg, dev):
+                logits = models["head"](enc(torch.cat(parts)), yy)
+            loss = losses.classification_loss(logits.float(), yy)
         else:
-            z = models["projector"](enc(torch.cat(parts)))
+            with autocast(cfg, dev):
+                z = models["projector"](enc(torch.cat(parts)))
+            z = z.float()
             z1, z2, zo = z[: len(x)], z[len(x): 2 * len(x)], z[2 * len(x):]
             if cfg.loss == "supcon" and vo is None:
                 loss = losses.supcon(torch.stack([z1, z2], dim=1), y, temperature=cfg.temperature)

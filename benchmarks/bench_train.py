@@ -16,11 +16,23 @@ before a speed change, ``git worktree add ../asd-base <commit>``) in the same pr
 alternating rounds, and prints the ratio ``this / DIR`` (> 1: this checkout is faster).
 Issue 9 asks for >= 2x the training throughput of commit ``aec4820`` on the same machine.
 
-Run: ``python benchmarks/bench_train.py [--threads 1] [--rounds 7] [--compare DIR] [--no-scoring]``.
+The optimiser is each checkout's own trainer's (``methods.build_optimizer``: fused AdamW; checkouts from
+before it existed: plain AdamW, as their trainer). ``--precision bfloat16`` times this checkout's
+encoders in bfloat16 mixed precision (``methods.PRECISIONS``, the trainer's ``train.autocast``).
+
+Measured 2026-11-29 on the 2-core machine, ``--rounds 15 --compare`` a checkout of ``aec4820``, one
+thread: ``contrastive`` 1848 vs 932 segments/s (1.98x), ``contrastive-hf`` 1817 vs 925 (1.96x);
+with ``--precision bfloat16`` 2.21x / 2.23x (9 rounds); with ``--threads 2`` 1.60x / 1.61x. The
+gain comes from the patch stem (:class:`asdlib.models.Encoder`), the vectorised log-mixup-exp
+(``augment._logaddexp``), the fused optimiser, channels-last layout and the crops of earlier
+commits.
+
+Run: ``python benchmarks/bench_train.py [--threads 1] [--rounds 7] [--compare DIR] [--no-scoring] [--precision P]``.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import statistics
@@ -69,9 +81,12 @@ def optimizer(methods: ModuleType, cfg, params: list) -> torch.optim.Optimizer:
 class ContrastiveBench:
     """One method's training steps with one library's code (state kept across rounds)."""
 
-    def __init__(self, lib: ModuleType, method: str, n_classes: int = 3) -> None:
+    def __init__(self, lib: ModuleType, method: str, n_classes: int = 3, precision: str | None = None) -> None:
         methods, data, losses = _sub(lib, "methods"), _sub(lib, "data"), _sub(lib, "losses")
-        self.cfg = cfg = methods.method_config(method)
+        self.cfg = cfg = methods.method_config(method, **({"precision": precision} if precision else {}))
+        train = _sub(lib, "train")  # the trainer's precision context, where the checkout has one
+        self.autocast = ((lambda: train.autocast(cfg, torch.device("cpu"))) if hasattr(train, "autocast")
+                         else contextlib.nullcontext)
         self.losses = losses
         rng = np.random.default_rng(0)
         feats = [(rng.standard_normal((cfg.frontend.n_mels, FRAMES)) * 12 - 45).astype(np.float32)
@@ -100,7 +115,9 @@ class ContrastiveBench:
         t0, c0 = time.perf_counter(), time.process_time()
         for x, y in loader:
             v1, v2, _ = self.views.draw(x)
-            z = proj(enc(torch.cat([v1, v2])))
+            with self.autocast():
+                z = proj(enc(torch.cat([v1, v2])))
+            z = z.float()
             loss = self.losses.supcon(torch.stack([z[: len(x)], z[len(x):]], dim=1), y, temperature=cfg.temperature)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -197,6 +214,9 @@ def main() -> None:
     ap.add_argument("--compare", metavar="DIR", default=None,
                     help="root of another asd-book checkout whose asdlib is timed in alternating rounds")
     ap.add_argument("--no-scoring", action="store_true", help="skip the scoring-latency rows")
+    ap.add_argument("--precision", default=None, choices=("float32", "bfloat16"),
+                    help="this checkout's training precision (methods.PRECISIONS; default: its default, float32); "
+                         "the --compare checkout always trains at its own default")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
 
@@ -207,10 +227,12 @@ def main() -> None:
     benches: dict[tuple[str, str], object] = {}
     for task in what:
         for tag, lib in libs.items():
-            benches[(task, tag)] = AEBench(lib) if task == "ae" else ContrastiveBench(lib, task)
+            benches[(task, tag)] = (AEBench(lib) if task == "ae" else
+                                    ContrastiveBench(lib, task, precision=a.precision if tag == "this" else None))
     rates = throughput(benches, a.rounds)
 
     print(f"threads: {a.threads}, torch {torch.__version__}, {a.rounds} rounds (medians)"
+          + (f", this checkout's encoders in {a.precision}" if a.precision else "")
           + (f"; ref = {a.compare}" if a.compare else ""))
     head = f"{'train':<15} {'clock':<5} {'this':>9}" + (f" {'ref':>9} {'this/ref':>9}" if a.compare else "")
     print(head)

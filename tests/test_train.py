@@ -58,6 +58,35 @@ def test_other_losses_train(tiny2020, tmp_path, loss):
         method_config("contrastive", loss="triplet")
 
 
+@pytest.mark.parametrize("loss", ["supcon", "arcface"])
+def test_bfloat16_training_keeps_float32_weights_and_is_recorded(tiny2020, tmp_path, loss):
+    cfg = method_config("contrastive-hf", precision="bfloat16", loss=loss, **FAST)
+    assert cfg.key() != method_config("contrastive-hf", loss=loss, **FAST).key()  # a different run
+    res = train(index(tiny2020), "fan", cfg, tmp_path / loss, progress=False)
+    assert np.isfinite(res.history["loss"]).all()
+    saved = json.loads((res.run_dir / "config.json").read_text())
+    assert saved["config"]["precision"] == "bfloat16"
+    state = torch.load(res.run_dir / "model.pt", weights_only=False)["models"]["encoder"]
+    assert all(t.dtype in (torch.float32, torch.int64) for t in state.values())  # mixed precision, float32 weights
+    with pytest.raises(ValueError, match="precision"):
+        method_config("contrastive", precision="fp8")
+
+
+def test_stem_batch_statistics_stay_float32_under_bfloat16_autocast():
+    from asdlib.models import Encoder
+
+    torch.manual_seed(0)
+    enc, ref = Encoder(n_mels=32, width=4, depth=2, emb_dim=8), Encoder(n_mels=32, width=4, depth=2, emb_dim=8)
+    ref.load_state_dict(enc.state_dict())
+    x = torch.randn(6, 1, 32, 16) * 12.0 - 40.0  # dB-like offset: bfloat16 statistics would be off by far more
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = enc.stem_forward(x)
+    ref.stem_forward(x)
+    assert out.dtype == torch.bfloat16
+    assert torch.allclose(enc.stem[1].running_mean, ref.stem[1].running_mean, rtol=1e-6, atol=1e-6)
+    assert torch.allclose(enc.stem[1].running_var, ref.stem[1].running_var, rtol=1e-6)
+
+
 def test_pick_device_cpu_and_bad_request():
     assert pick_device("cpu").type == "cpu"
     if not torch.cuda.is_available():
