@@ -120,7 +120,7 @@ class MethodConfig:
     temperature: float = 0.1
     width: int = 16
     depth: int = 4
-    stem: str = "patch"  # models.STEMS: "patch" (4x4 / 4 conv) or "conv-pool" (the ResNet stem, before 2026-11)
+    stem: str = "patch"  # models.STEMS: "patch" (4x4 / 4 conv) or "conv-pool" (the ResNet stem of asdlib 0.1)
     precision: str = "float32"  # PRECISIONS: "bfloat16" trains the encoder's forward pass in bfloat16 autocast
     emb_dim: int = 128
     proj_dim: int = 64
@@ -233,14 +233,8 @@ class MethodConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "MethodConfig":
-        """The configuration saved by :meth:`to_dict` (in ``config.json`` and ``model.pt``).
-
-        A saved configuration without ``stem`` comes from before the setting existed, when every
-        encoder had the conv-pool stem: it is read as ``stem="conv-pool"``, so older runs still load.
-        """
-        d = dict(d)
-        d.setdefault("stem", "conv-pool")
-        return cls(**d)
+        """The configuration saved by :meth:`to_dict` (in ``config.json`` and ``model.pt``)."""
+        return cls(**dict(d))
 
     def relevant(self) -> dict:
         """The fields that influence this method (others are left out of the key)."""

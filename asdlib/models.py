@@ -76,8 +76,7 @@ class Encoder(nn.Module):
       "patchify" stem of ConvNeXt / ViT) - BN - ReLU. The input is zero-padded at the top and the
       end to a multiple of 4 first, when it is not one already.
     * ``"conv-pool"``: the ResNet stem, a 3 x 3 convolution with stride 2 - BN - ReLU - 2 x 2
-      max-pool (ceil mode); the encoder of asdlib before the patch stem (runs saved without a
-      ``stem`` setting used it, and still load).
+      max-pool (ceil mode); the only stem of asdlib 0.1.
 
     Both give the same map size (``ceil(n / 4)`` on each axis). The patch stem is the lean one:
     the conv-pool stem computes and stores a full-resolution map (4x the values of everything

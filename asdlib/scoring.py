@@ -9,8 +9,8 @@ memory holds both domains' training clips (990 source + 10 target), so one score
 domains, as the task requires. Every score follows the DCASE convention: higher = more anomalous.
 
 Scoring under a domain shift (DCASE 2022: 990 source and only 10 target training clips per
-section; explained in chapter 8, ``book/08_dcase2022_results.ipynb``). Three named options of
-:func:`make_scorer`, all in :class:`DomainKNNScorer`; each needs the *training* clips' domains
+section; explained in chapter 8, ``book/08_dcase2022_results.ipynb``). Four named options of
+:func:`make_scorer`; the first three, in :class:`DomainKNNScorer`, need the *training* clips' domains
 (``fit(emb, units, domains)``, from the file names) and never a test clip's domain or label:
 
 * ``"knn-domain"``: separate source and target memories per unit; the score is the smaller of
@@ -38,9 +38,13 @@ section; explained in chapter 8, ``book/08_dcase2022_results.ipynb``). Three nam
   ours is the simpler per-domain version, possible because the training clips' domains are
   known. Wilkinghoff et al., *Handling Domain Shifts for Anomalous Sound
   Detection: A Review of DCASE-Related Work* (arXiv:2503.10435) review the wider problem.
+* ``"knn-rescale"`` (:class:`RescaledKNNScorer`): that local-density rescaling itself (Wilkinghoff
+  et al., ICASSP 2025; ASDKit's ``KnnRescale``): every memory clip's distance is divided by the
+  mean distance from that clip to its 16 nearest memory neighbours, so sparse and dense parts of
+  the memory are measured on one scale. It needs no domain labels.
 
 * ``"knn-auto"`` (:class:`BalancedDomainScorer`, the contrastive methods' and ``knn-stats``'
-  default): one of the three above, chosen per run on the *training* clips alone: the one whose
+  default): one of the four above, chosen per run on the *training* clips alone: the one whose
   leave-one-out training scores give the normal clips of the two domains the most similar
   scores (the official AUC (target) ranks every anomaly against the target normals, so a
   domain whose normals score high drags that AUC towards or below chance). On data without
@@ -81,6 +85,7 @@ __all__ = [
 ]
 
 _GLOBAL = "<global>"
+_TINY = 1e-12  # floor of a reference distance (duplicate clips would otherwise divide by zero)
 DOMAINS = ("source", "target")
 
 
@@ -454,6 +459,69 @@ class DomainKNNScorer(UnitScorer):
         return out
 
 
+class RescaledKNNScorer(UnitScorer):
+    """k-NN with each memory clip's distance rescaled by its local density (``"knn-rescale"``).
+
+    Wilkinghoff et al., *Keeping the Balance: Anomaly Score Calculation for Domain
+    Generalization*, ICASSP 2025 (ASDKit's ``KnnRescale`` back end; the same idea, generalised,
+    in *Local Density-Based Anomaly Score Normalization for Domain Generalization*,
+    arXiv:2509.10951). Every normal training clip ``r`` of a unit gets a reference constant
+    ``c_r``: the mean distance to its ``k_ref`` nearest other training clips of the unit (16 as
+    in ASDKit; all others when the unit has fewer). A clip's score is the mean of its ``k``
+    smallest rescaled distances ``d(x, r) / c_r``. A clip near a sparse part of the memory (the
+    10 target clips of a DCASE 2022 section) is measured against that part's own spacing, a clip
+    near the dense source part against the source's, so the normal clips of both domains get
+    comparable scores. It uses no domain labels at all: ``fit`` accepts them and ignores them.
+
+    Distances as :class:`KNNScorer` (``metric="cosine"``: ``1 - cos``; ASDKit measures the
+    Euclidean distance of L2-normalised embeddings, ``sqrt(2 - 2 cos)``: the same neighbours,
+    other ratios).
+
+    Leave-one-out training scores (:meth:`train_scores`): training clip ``i`` is scored against
+    the other clips of its unit, with every ``c_r`` recomputed without ``i`` (``k_ref`` capped at
+    the ``n - 2`` clips then left besides ``r``), exactly as if ``i`` had never been in the memory.
+    """
+
+    def __init__(self, k: int = 1, k_ref: int = 16, metric: str = "cosine") -> None:
+        for name, v in (("k", k), ("k_ref", k_ref)):
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        self.k, self.k_ref, self.metric = int(k), int(k_ref), metric
+        self.min_train = max(2, self.k)
+
+    def _distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.maximum(pairwise_distances(a, b, metric=self.metric), 0.0)
+
+    def _fit_one(self, x: np.ndarray) -> dict:
+        """The unit's memory and each clip's reference constant ``c_r``."""
+        d = self._distances(x, x)
+        np.fill_diagonal(d, np.inf)
+        ordered = np.sort(d, axis=1)  # row r: distances from r to the other clips, ascending (inf last)
+        k_ref = min(self.k_ref, len(x) - 1)
+        c = ordered[:, :k_ref].mean(axis=1)
+        return {"x": x, "c": np.maximum(c, _TINY), "d": d, "ordered": ordered}
+
+    def _score_one(self, model: dict, x: np.ndarray) -> np.ndarray:
+        """Mean of the ``k`` smallest ``d(x, r) / c_r``."""
+        return DomainKNNScorer._kmean(self._distances(x, model["x"]) / model["c"][None, :], self.k)
+
+    def _train_scores_unit(self, key: Hashable, model: dict, x: np.ndarray,
+                           domains: np.ndarray | None) -> np.ndarray:
+        n = len(x)
+        if n < max(3, self.k + 1):
+            raise ValueError(f"RescaledKNNScorer: unit {key!r} has {n} training embedding(s); leave-one-out "
+                             f"scores need at least {max(3, self.k + 1)}")
+        d, ordered = model["d"], model["ordered"]
+        k_ref = min(self.k_ref, n - 2)
+        head = ordered[:, :k_ref].sum(axis=1)  # [r]
+        # c_r without clip i (entry [i, r]): drop d(r, i) from r's k_ref nearest when it is one of them
+        # and let the next-nearest in; ties give the same sum either way
+        inside = d.T <= ordered[:, k_ref - 1][None, :]  # [i, r]: d(r, i) among r's k_ref nearest
+        c_loo = (head[None, :] - np.where(inside, d.T, 0.0) + np.where(inside, ordered[:, k_ref][None, :], 0.0)) / k_ref
+        rescaled = d / np.maximum(c_loo, _TINY)  # d[i, i] = inf: clip i is not its own neighbour
+        return DomainKNNScorer._kmean(rescaled, self.k)
+
+
 class BalancedDomainScorer(UnitScorer):
     """The domain scorer whose training scores treat the two domains alike (``"knn-auto"``).
 
@@ -462,7 +530,7 @@ class BalancedDomainScorer(UnitScorer):
     higher scores than those of the other hands that domain's AUC to chance or below, and this
     can be seen without any test clip: on the leave-one-out scores of the normal *training*
     clips (:meth:`UnitScorer.train_scores`). ``fit`` fits every candidate (``"knn-domain"``,
-    ``"knn-smote"``, ``"knn-zscore"`` with this ``k`` and ``metric``), measures per unit the
+    ``"knn-smote"``, ``"knn-zscore"``, ``"knn-rescale"`` with this ``k`` and ``metric``), measures per unit the
     **domain imbalance** ``|AUC(target training scores vs source training scores) - 0.5|``
     (0 = the two domains' normal clips score alike, 0.5 = the scores alone tell the domains
     apart), averages it over the units with clips of both domains and keeps the candidate with
@@ -478,7 +546,7 @@ class BalancedDomainScorer(UnitScorer):
     imbalance; empty without target clips) and ``skipped_``.
     """
 
-    CANDIDATES: tuple[str, ...] = ("knn-domain", "knn-smote", "knn-zscore")
+    CANDIDATES: tuple[str, ...] = ("knn-domain", "knn-smote", "knn-zscore", "knn-rescale")
 
     def __init__(self, k: int = 1, metric: str = "cosine") -> None:
         if isinstance(k, bool) or int(k) != k or k < 1:
@@ -543,6 +611,7 @@ SCORERS: dict[str, Callable[..., UnitScorer]] = {
     "knn-domain": DomainKNNScorer,
     "knn-smote": functools.partial(DomainKNNScorer, smote_ratio=1.0),
     "knn-zscore": functools.partial(DomainKNNScorer, standardize=True),
+    "knn-rescale": RescaledKNNScorer,
     "knn-auto": BalancedDomainScorer,
 }
 #: scorers whose ``fit`` needs the training clips' domains
@@ -555,7 +624,7 @@ def make_scorer(name: str, **kw: object) -> UnitScorer:
     ``"knn"``, ``"mahalanobis"``, ``"gmm"``: one memory per unit. ``"knn-domain"``,
     ``"knn-smote"`` (``smote_ratio=1.0``: target clips oversampled to as many as the source
     clips) and ``"knn-zscore"`` (``standardize=True``): :class:`DomainKNNScorer`, whose ``fit``
-    needs the training clips' domains.
+    needs the training clips' domains. ``"knn-rescale"``: :class:`RescaledKNNScorer` (``k_ref``).
     """
     key = str(name).lower()
     if key not in SCORERS:

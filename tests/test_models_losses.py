@@ -48,16 +48,15 @@ def test_patch_stem_is_conv4x4_stride4_bn_relu_on_zero_padded_input() -> None:
         Mo.Encoder(stem="pool")
 
 
-def test_configs_saved_before_the_stem_setting_load_the_conv_pool_stem() -> None:
+def test_stem_setting_builds_its_stem() -> None:
     from asdlib import methods
 
     cfg = methods.method_config("contrastive")
     assert cfg.stem == "patch"
-    old = {k: v for k, v in cfg.to_dict().items() if k != "stem"}
-    assert methods.MethodConfig.from_dict(old).stem == "conv-pool"
     assert methods.MethodConfig.from_dict(cfg.to_dict()).stem == "patch"
-    enc = methods.build_models(methods.MethodConfig.from_dict(old), 3)["encoder"]
+    enc = methods.build_models(methods.method_config("contrastive", stem="conv-pool"), 3)["encoder"]
     assert enc.stem[0].kernel_size == (3, 3) and isinstance(enc.stem[2], nn.MaxPool2d)
+    assert methods.build_models(cfg, 3)["encoder"].stem[0].kernel_size == (4, 4)
     with pytest.raises(ValueError, match="stem"):
         methods.method_config("contrastive", stem="vit")
 

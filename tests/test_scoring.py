@@ -115,8 +115,8 @@ def test_make_scorer():
     assert isinstance(sc, scoring.KNNScorer) and sc.k == 3 and sc.metric == "euclidean"
     assert isinstance(scoring.make_scorer("Mahalanobis"), scoring.MahalanobisScorer)
     assert isinstance(scoring.make_scorer("gmm", n_components=1), scoring.GMMScorer)
-    with pytest.raises(ValueError, match=r"unknown scorer 'lof'.*\['gmm', 'knn', 'knn-auto', 'knn-domain', 'knn-smote', "
-                                         r"'knn-zscore', 'mahalanobis'\]"):
+    with pytest.raises(ValueError, match=r"unknown scorer 'lof'.*\['gmm', 'knn', 'knn-auto', 'knn-domain', 'knn-rescale', "
+                                         r"'knn-smote', 'knn-zscore', 'mahalanobis'\]"):
         scoring.make_scorer("lof")
     dom = scoring.make_scorer("knn-domain", k=2)
     assert isinstance(dom, scoring.DomainKNNScorer) and (dom.k, dom.k_target) == (2, 2)
@@ -309,6 +309,45 @@ def test_clip_embeddings_errors():
         scoring.clip_embeddings(Bad(), [np.zeros((4, 10))], segment_frames=4)
 
 
+# ------------------------------------------------------------------- knn-rescale (local density)
+def test_knn_rescale_hand_computed():
+    # memory 0, 1, 3 on a line, k_ref = 1: c = (1, 1, 2); a clip at 2 is 2, 1, 1 away -> 2, 1, 0.5
+    mem = np.array([[0.0], [1.0], [3.0]])
+    sc = scoring.make_scorer("knn-rescale", k_ref=1, metric="euclidean").fit(mem, ["a"] * 3, ["source"] * 3)
+    assert np.allclose(sc.models_["a"]["c"], [1.0, 1.0, 2.0])
+    assert np.allclose(sc.score(np.array([[2.0], [5.0]]), ["a", "a"]), [0.5, 1.0])  # 5: 5, 4, 2 -> 5, 4, 1
+    # leave-one-out, by hand: without 0 the memory is {1, 3}: c = (2, 2), clip 0 -> min(1/2, 3/2) = 0.5;
+    # without 1: {0, 3}, c = (3, 3), clip 1 -> 1/3; without 3: {0, 1}, c = (1, 1), clip 3 -> 2
+    assert np.allclose(sc.train_scores(), [0.5, 1 / 3, 2.0])
+
+
+def test_knn_rescale_leave_one_out_equals_refitting_without_the_clip():
+    rng = np.random.default_rng(4)
+    x = np.vstack([rng.normal(0, 0.1, (25, 4)), rng.normal(1, 1.0, (6, 4))])
+    units = ["a"] * 31
+    for kw in ({}, {"k": 2, "k_ref": 3}):
+        loo = scoring.make_scorer("knn-rescale", **kw).fit(x, units).train_scores()
+        want = [scoring.make_scorer("knn-rescale", **kw).fit(np.delete(x, i, 0), units[1:]).score(x[i:i + 1], ["a"])[0]
+                for i in range(len(x))]
+        assert np.allclose(loo, want)
+    with pytest.raises(ValueError, match="at least 3"):
+        scoring.make_scorer("knn-rescale").fit(x[:2], ["a"] * 2).train_scores()
+    with pytest.raises(ValueError, match="k_ref"):
+        scoring.make_scorer("knn-rescale", k_ref=0)
+
+
+def test_knn_rescale_puts_a_sparse_and_a_dense_domain_on_one_scale():
+    # the same relative position scores alike in a dense and in a sparse cluster; raw 1-NN does not
+    rng = np.random.default_rng(5)
+    dense, sparse = rng.normal(0.0, 0.1, (40, 2)), rng.normal(10.0, 1.0, (40, 2))
+    mem = np.vstack([dense, sparse])
+    q = np.vstack([dense[:5] + 0.05, sparse[:5] + 0.5])
+    raw = scoring.make_scorer("knn", metric="euclidean").fit(mem, ["a"] * 80).score(q, ["a"] * 10)
+    res = scoring.make_scorer("knn-rescale", metric="euclidean").fit(mem, ["a"] * 80).score(q, ["a"] * 10)
+    assert raw[5:].mean() > 5 * raw[:5].mean()
+    assert 0.5 < res[5:].mean() / res[:5].mean() < 2.0
+
+
 # ------------------------------------------------------------------- knn-auto (domain balance)
 def _two_domain_unit(rng, centre_t=3.0, n_s=30, n_t=6):
     """A dense source cluster at 0 and a few, spread-out target clips at ``centre_t``."""
@@ -366,7 +405,8 @@ def test_knn_auto_leaves_out_candidates_that_cannot_fit_one_target_clip():
     x = rng.normal(size=(9, 2))
     auto = scoring.make_scorer("knn-auto").fit(x, ["a"] * 9, ["source"] * 8 + ["target"])
     assert set(auto.skipped_) == {"knn-smote", "knn-zscore"} and "2" in auto.skipped_["knn-smote"]
-    assert list(auto.imbalance_) == ["knn-domain"] and auto.choice_ == "knn-domain"
+    assert list(auto.imbalance_) == ["knn-domain", "knn-rescale"]  # knn-rescale needs no second target clip
+    assert auto.choice_ == min(auto.imbalance_, key=lambda n: (auto.imbalance_[n], n != "knn-domain"))
 
 
 def test_scorer_setting_reaches_knn_stats_runs_and_named_scorers_keep_the_method_distance():
