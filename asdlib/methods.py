@@ -171,6 +171,9 @@ class MethodConfig:
         if not contrastive and self.encoder != "per-type":
             raise ValueError(f"setting encoder={self.encoder!r}: method {self.method!r} trains one model per machine "
                              "type (as the official baseline); only the contrastive methods share an encoder")
+        if not contrastive and self.precision != "float32":
+            raise ValueError(f"setting precision={self.precision!r}: method {self.method!r} trains in float32; "
+                             "bfloat16 is an option of the contrastive methods' encoders")
         if not contrastive and self.select_epoch != "last":
             raise ValueError(f"setting select_epoch={self.select_epoch!r}: method {self.method!r} keeps its last "
                              "epoch (as the official baseline); validation epochs are for the contrastive methods")

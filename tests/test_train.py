@@ -70,6 +70,8 @@ def test_bfloat16_training_keeps_float32_weights_and_is_recorded(tiny2020, tmp_p
     assert all(t.dtype in (torch.float32, torch.int64) for t in state.values())  # mixed precision, float32 weights
     with pytest.raises(ValueError, match="precision"):
         method_config("contrastive", precision="fp8")
+    with pytest.raises(ValueError, match="precision='bfloat16': method 'ae' trains in float32"):
+        method_config("ae", precision="bfloat16")
 
 
 def test_stem_batch_statistics_stay_float32_under_bfloat16_autocast():
