@@ -20,12 +20,16 @@ The optimiser is each checkout's own trainer's (``methods.build_optimizer``: fus
 before it existed: plain AdamW, as their trainer). ``--precision bfloat16`` times this checkout's
 encoders in bfloat16 mixed precision (``methods.PRECISIONS``, the trainer's ``train.autocast``).
 
-Measured 2026-11-29 on the 2-core machine, ``--rounds 15 --compare`` a checkout of ``aec4820``, one
-thread: ``contrastive`` 1848 vs 932 segments/s (1.98x), ``contrastive-hf`` 1817 vs 925 (1.96x);
-with ``--precision bfloat16`` 2.21x / 2.23x (9 rounds); with ``--threads 2`` 1.60x / 1.61x. The
-gain comes from the patch stem (:class:`asdlib.models.Encoder`), the vectorised log-mixup-exp
-(``augment._logaddexp``), the fused optimiser, channels-last layout and the crops of earlier
-commits.
+Measured 2026-11-29 on the 2-core machine against a checkout of ``aec4820`` (``--rounds 15 --compare``),
+wall-clock segments/s of ``contrastive`` / ``contrastive-hf``: one thread, five runs: this checkout
+1848-2035 every time, the reference 866-1152, ratios 1.71x-2.28x (1.71, 1.89, 1.91, 1.98, 2.24 for
+``contrastive``); two threads, four runs: this checkout 3045-3169, the reference 1449-1871,
+ratios 1.60x-2.09x. The reference's own rate moves between runs far more than this checkout's,
+so the ratio is about 2x but these runs do not put it reliably above 2x. With ``--precision
+bfloat16`` (one thread, 9 rounds, one run): 2.21x / 2.23x. The gain comes from the patch stem
+(:class:`asdlib.models.Encoder`), the vectorised log-mixup-exp (``augment._logaddexp``), one
+random draw per epoch for the segment offsets (``data.SegmentDataset``), the fused optimiser,
+channels-last layout and the crops of earlier commits.
 
 Run: ``python benchmarks/bench_train.py [--threads 1] [--rounds 7] [--compare DIR] [--no-scoring] [--precision P]``.
 """
