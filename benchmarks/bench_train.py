@@ -22,8 +22,8 @@ encoders in bfloat16 mixed precision (``methods.PRECISIONS``, the trainer's ``tr
 
 Measured 2026-11-29 on the 2-core machine against a checkout of ``aec4820`` (``--rounds 15 --compare``),
 wall-clock segments/s of ``contrastive`` / ``contrastive-hf``: one thread, five runs: this checkout
-1848-2035 every time, the reference 866-1152, ratios 1.71x-2.28x (1.71, 1.89, 1.91, 1.98, 2.24 for
-``contrastive``); two threads, four runs: this checkout 3045-3169, the reference 1449-1871,
+1781-2035, the reference 866-1152, ratios 1.71x-2.28x (1.71, 1.89, 1.91, 1.98, 2.24 for
+``contrastive``); two threads, four runs: this checkout 2873-3169, the reference 1449-1871,
 ratios 1.60x-2.09x. The reference's own rate moves between runs far more than this checkout's,
 so the ratio is about 2x but these runs do not put it reliably above 2x. With ``--precision
 bfloat16`` (one thread, 9 rounds, one run): 2.21x / 2.23x. The gain comes from the patch stem
