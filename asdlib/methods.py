@@ -81,10 +81,11 @@ ENCODERS: tuple[str, ...] = ("shared", "per-type")
 #: arithmetic of the contrastive methods' training steps: "float32" (default), or "bfloat16" for the
 #: encoder's and head's forward pass under ``torch.autocast`` (mixed precision: weights, optimiser,
 #: loss and batch statistics of the stem stay float32; scoring is always float32). On this project's
-#: 2-core CPU (AVX512-BF16) about 1.15x the float32 training steps per second with one thread
-#: (``benchmarks/bench_train.py --precision bfloat16``), no gain with two (a trainer epoch took as
-#: long); not measured on a GPU. The book trains in float32; bfloat16's effect on the results is
-#: not measured here (the training loss of one run followed float32's to 0.01).
+#: 2-core CPU (AVX512-BF16) about 1.2x the float32 training steps per second when the two are timed
+#: side by side (``benchmarks/bench_train.py --precision bfloat16``), but one 10-epoch trainer run
+#: per precision took as long per epoch with two threads; not measured on a GPU. The book trains in
+#: float32; bfloat16's effect on the results is not measured here (the training loss of one run
+#: followed float32's to 0.01).
 PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
 #: which weights a contrastive run keeps: the best epoch on held-out normal clips, or the last
 SELECT_EPOCH: tuple[str, ...] = ("val", "last")
