@@ -127,6 +127,14 @@ def _as_domains(domains: Sequence[object] | None, n: int) -> np.ndarray | None:
     return arr
 
 
+def _kmean(dist: np.ndarray, k: int) -> np.ndarray:
+    """Mean of the k smallest entries per row; inf where fewer than k are finite."""
+    if dist.shape[1] < k:
+        return np.full(dist.shape[0], np.inf)
+    part = np.partition(dist, k - 1, axis=1)[:, :k]
+    return part.mean(axis=1)
+
+
 class UnitScorer:
     """Base class: one model per unit, fitted on normal embeddings; subclasses implement
     ``_fit_one(x) -> model`` and ``_score_one(model, x) -> scores`` (or ``_fit_unit`` when they
@@ -402,14 +410,6 @@ class DomainKNNScorer(UnitScorer):
         return np.vstack([xt, synth]), np.vstack([real_parents, np.stack([i, j], axis=1)])
 
     # ------------------------------------------------------------------ distances
-    @staticmethod
-    def _kmean(dist: np.ndarray, k: int) -> np.ndarray:
-        """Mean of the k smallest entries per row; inf where fewer than k are finite."""
-        if dist.shape[1] < k:
-            return np.full(dist.shape[0], np.inf)
-        part = np.partition(dist, k - 1, axis=1)[:, :k]
-        return part.mean(axis=1)
-
     def _dist(self, mem: _DomainMemory, dom: str, x: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
         """Raw k-NN distance of ``x`` to one memory (inf without that memory); ``exclude`` masks memory points."""
         bank = mem.source if dom == "source" else mem.target
@@ -418,7 +418,7 @@ class DomainKNNScorer(UnitScorer):
         dist = np.maximum(pairwise_distances(x, bank, metric=self.metric), 0.0)
         if exclude is not None:
             dist[exclude] = np.inf
-        return self._kmean(dist, self.k if dom == "source" else self.k_target)
+        return _kmean(dist, self.k if dom == "source" else self.k_target)
 
     def _loo(self, mem: _DomainMemory, dom: str) -> np.ndarray:
         """Leave-one-out distances of one domain's real training clips to their own memory."""
@@ -492,18 +492,21 @@ class RescaledKNNScorer(UnitScorer):
     def _distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.maximum(pairwise_distances(a, b, metric=self.metric), 0.0)
 
-    def _fit_one(self, x: np.ndarray) -> dict:
-        """The unit's memory and each clip's reference constant ``c_r``."""
+    def _neighbours(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Distances among a unit's clips (inf on the diagonal) and each row sorted ascending."""
         d = self._distances(x, x)
         np.fill_diagonal(d, np.inf)
-        ordered = np.sort(d, axis=1)  # row r: distances from r to the other clips, ascending (inf last)
-        k_ref = min(self.k_ref, len(x) - 1)
-        c = ordered[:, :k_ref].mean(axis=1)
-        return {"x": x, "c": np.maximum(c, _TINY), "d": d, "ordered": ordered}
+        return d, np.sort(d, axis=1)  # row r: distances from r to the other clips, ascending (inf last)
+
+    def _fit_one(self, x: np.ndarray) -> dict:
+        """The unit's memory and each clip's reference constant ``c_r``."""
+        _, ordered = self._neighbours(x)
+        c = ordered[:, :min(self.k_ref, len(x) - 1)].mean(axis=1)
+        return {"x": x, "c": np.maximum(c, _TINY)}
 
     def _score_one(self, model: dict, x: np.ndarray) -> np.ndarray:
         """Mean of the ``k`` smallest ``d(x, r) / c_r``."""
-        return DomainKNNScorer._kmean(self._distances(x, model["x"]) / model["c"][None, :], self.k)
+        return _kmean(self._distances(x, model["x"]) / model["c"][None, :], self.k)
 
     def _train_scores_unit(self, key: Hashable, model: dict, x: np.ndarray,
                            domains: np.ndarray | None) -> np.ndarray:
@@ -511,7 +514,7 @@ class RescaledKNNScorer(UnitScorer):
         if n < max(3, self.k + 1):
             raise ValueError(f"RescaledKNNScorer: unit {key!r} has {n} training embedding(s); leave-one-out "
                              f"scores need at least {max(3, self.k + 1)}")
-        d, ordered = model["d"], model["ordered"]
+        d, ordered = self._neighbours(x)
         k_ref = min(self.k_ref, n - 2)
         head = ordered[:, :k_ref].sum(axis=1)  # [r]
         # c_r without clip i (entry [i, r]): drop d(r, i) from r's k_ref nearest when it is one of them
@@ -519,7 +522,7 @@ class RescaledKNNScorer(UnitScorer):
         inside = d.T <= ordered[:, k_ref - 1][None, :]  # [i, r]: d(r, i) among r's k_ref nearest
         c_loo = (head[None, :] - np.where(inside, d.T, 0.0) + np.where(inside, ordered[:, k_ref][None, :], 0.0)) / k_ref
         rescaled = d / np.maximum(c_loo, _TINY)  # d[i, i] = inf: clip i is not its own neighbour
-        return DomainKNNScorer._kmean(rescaled, self.k)
+        return _kmean(rescaled, self.k)
 
 
 class BalancedDomainScorer(UnitScorer):
