@@ -308,6 +308,14 @@ class GMMScorer(UnitScorer):
         return -model.score_samples(x)
 
 
+def _zscale(mean: np.ndarray | float, std: np.ndarray | float) -> np.ndarray | float:
+    """The divisor of a per-domain z-score: the standard deviation, or the mean when the
+    distances have no spread (then 1 when the mean is not positive either)."""
+    mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+    out = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, np.where(mean > 0, mean, 1.0))
+    return float(out) if out.ndim == 0 else out
+
+
 class _DomainMemory:
     """One unit's memories: real source clips, target clips (real first, then SMOTE points) and,
     per target point, the two real target clips it was made from (a real clip: itself twice)."""
@@ -338,6 +346,14 @@ class DomainKNNScorer(UnitScorer):
       (each real clip against its own memory without itself and without the SMOTE points made
       from it). When those distances have no spread (e.g. two target clips, whose
       leave-one-out distances are equal), their mean is the scale.
+
+    Leave-one-out training scores (:meth:`train_scores`): training clip ``i`` is scored against
+    its own domain's memory without itself (and without the SMOTE points made from it) and the
+    other domain's whole memory. With ``standardize`` its own domain's mean and scale are also
+    recomputed without it, so, without SMOTE, the score equals that of a scorer fitted on every
+    other training clip (with SMOTE the points made from clip ``i`` are dropped, not drawn anew);
+    this needs ``k + 2`` clips of each domain. ``"knn-auto"`` compares the candidates on these
+    scores, so none of them is judged on constants fitted with the clip being scored.
 
     A unit without target training clips (DCASE 2020) keeps its source memory only.
     """
@@ -384,9 +400,8 @@ class DomainKNNScorer(UnitScorer):
                     raise ValueError(f"{name}: per-domain standardisation needs leave-one-out distances of the "
                                      f"{dom} training clips, but {n_real} {dom} clip(s) leave fewer than "
                                      f"k={k} others; needs at least {k + 1}")
-                mean, std = float(loo.mean()), float(loo.std())
-                scale = std if std > 1e-12 * max(1.0, abs(mean)) else (mean if mean > 0 else 1.0)
-                mem.stats[dom] = (mean, scale)
+                mean = float(loo.mean())
+                mem.stats[dom] = (mean, _zscale(mean, float(loo.std())))
         return mem
 
     def _oversample(self, key: Hashable, name: str, xt: np.ndarray, n_source: int) -> tuple[np.ndarray, np.ndarray]:
@@ -420,16 +435,62 @@ class DomainKNNScorer(UnitScorer):
             dist[exclude] = np.inf
         return _kmean(dist, self.k if dom == "source" else self.k_target)
 
+    @staticmethod
+    def _domain(mem: _DomainMemory, dom: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One domain's real clips ``[n, D]``, its memory ``[m, D]`` and ``parents`` ``[m, 2]``
+        (the real clips each memory point was made from; a real clip: itself twice)."""
+        if dom == "source":
+            return mem.source, mem.source, np.repeat(np.arange(len(mem.source))[:, None], 2, axis=1)
+        return mem.target[: mem.n_target_real], mem.target, mem.parents
+
     def _loo(self, mem: _DomainMemory, dom: str) -> np.ndarray:
         """Leave-one-out distances of one domain's real training clips to their own memory."""
-        if dom == "source":
-            x = mem.source
-            exclude = np.eye(len(x), dtype=bool)
-        else:
-            x = mem.target[: mem.n_target_real]
-            real = np.arange(mem.n_target_real)[:, None]
-            exclude = (mem.parents[:, 0][None, :] == real) | (mem.parents[:, 1][None, :] == real)
+        x, _, parents = self._domain(mem, dom)
+        real = np.arange(len(x))[:, None]
+        exclude = (parents[:, 0][None, :] == real) | (parents[:, 1][None, :] == real)
         return self._dist(mem, dom, x, exclude)
+
+    def _loo_without(self, mem: _DomainMemory, dom: str) -> np.ndarray:
+        """``[n, n]``: entry ``[i, j]`` is real clip ``j``'s leave-one-out distance (:meth:`_loo`)
+        in the memory without clip ``i`` either (and without the SMOTE points made from ``i``);
+        the diagonal is NaN. Row ``i`` is what the domain's leave-one-out distances would be had
+        clip ``i`` never been a training clip.
+
+        Each row ``j`` of distances is sorted once; removing clip ``i`` removes at most ``c``
+        memory points (``c``: the most points made from one clip), so the ``k`` nearest left are
+        among the ``k + c`` nearest.
+        """
+        k = self.k if dom == "source" else self.k_target
+        x, bank, parents = self._domain(mem, dom)
+        n = len(x)
+        ids = np.arange(n)
+        made_from = (parents[:, 0][None, :] == ids[:, None]) | (parents[:, 1][None, :] == ids[:, None])  # [n, m]
+        dist = np.maximum(pairwise_distances(x, bank, metric=self.metric), 0.0)
+        dist[made_from] = np.inf  # row j: clip j and its SMOTE points are never j's neighbours
+        width = min(bank.shape[0], k + int(made_from.sum(axis=1).max()))
+        order = np.argsort(dist, axis=1, kind="stable")[:, :width]  # [j, l]
+        near = np.take_along_axis(dist, order, axis=1)  # [j, l], ascending
+        gone = made_from[:, order]  # [i, j, l]: neighbour l of clip j is removed with clip i
+        keep = ~gone & np.isfinite(near)[None]
+        take = keep & (np.cumsum(keep, axis=2) <= k)
+        total = np.where(take, near[None], 0.0).sum(axis=2)
+        out = np.where(take.sum(axis=2) == k, total / k, np.inf)
+        np.fill_diagonal(out, np.nan)
+        return out
+
+    def _standardised_loo(self, key: Hashable, mem: _DomainMemory, dom: str) -> np.ndarray:
+        """Leave-one-out z-scores of one domain's real training clips, each with the domain's
+        mean and scale recomputed without that clip (exact leave-one-out: a clip never enters
+        the constants that standardise its own distance)."""
+        loo, without = self._loo(mem, dom), self._loo_without(mem, dom)
+        others = without[~np.eye(len(loo), dtype=bool)].reshape(len(loo), len(loo) - 1)  # row i: clips j != i
+        if len(loo) < 2 or not np.all(np.isfinite(others)):
+            k = self.k if dom == "source" else self.k_target
+            raise ValueError(f"{type(self).__name__}: unit {key!r}: leave-one-out z-scores of the {dom} training "
+                             f"clips recompute the domain's mean and scale without each clip, which needs at "
+                             f"least k + 2 = {k + 2} {dom} clips (k={k}); it has {len(loo)}")
+        mean = others.mean(axis=1)
+        return (loo - mean) / _zscale(mean, others.std(axis=1))
 
     def _combine(self, mem: _DomainMemory, d_source: np.ndarray, d_target: np.ndarray) -> np.ndarray:
         """Standardise each domain's distance (when enabled) and take the smaller."""
@@ -446,13 +507,23 @@ class DomainKNNScorer(UnitScorer):
 
     def _train_scores_unit(self, key: Hashable, model: _DomainMemory, x: np.ndarray,
                            domains: np.ndarray | None) -> np.ndarray:
-        """Each training clip scored like a test clip, but left out of its own domain's memory."""
+        """Each training clip scored like a test clip, but left out of its own domain's memory
+        and, with ``standardize``, of its own domain's mean and scale (:meth:`_standardised_loo`)."""
         out = np.empty(len(x))
         is_src = domains == "source"
-        if is_src.any():
-            out[is_src] = self._combine(model, self._loo(model, "source"), self._dist(model, "target", x[is_src]))
-        if (~is_src).any():
-            out[~is_src] = self._combine(model, self._dist(model, "source", x[~is_src]), self._loo(model, "target"))
+        for dom, other, rows in (("source", "target", is_src), ("target", "source", ~is_src)):
+            if not rows.any():
+                continue
+            far = self._dist(model, other, x[rows])  # the other domain's memory, without this clip anyway
+            if self.standardize:
+                own = self._standardised_loo(key, model, dom)
+                if other in model.stats:
+                    mean, scale = model.stats[other]
+                    far = (far - mean) / scale
+                out[rows] = np.minimum(own, far)
+            else:
+                out[rows] = self._combine(model, *((self._loo(model, dom), far) if dom == "source"
+                                                   else (far, self._loo(model, dom))))
         if not np.all(np.isfinite(out)):
             raise ValueError(f"{type(self).__name__}: unit {key!r} has too few training clips for leave-one-out "
                              f"scores (k={self.k}, k_target={self.k_target})")

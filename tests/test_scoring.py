@@ -190,9 +190,15 @@ def test_per_domain_standardisation_hand_computed():
     z = scoring.make_scorer("knn-zscore", metric="euclidean").fit(emb, None, dom)
     s_src, s_tgt = np.sqrt(2) / 3, 2 * np.sqrt(2) / 3
     assert z.score(test) == pytest.approx([(3 - 14 / 3) / s_tgt, (2 - 4 / 3) / s_src])
-    # training clips: leave-one-out, each against its own domain's statistics
-    assert z.train_scores() == pytest.approx([(1 - 4 / 3) / s_src] * 2 + [(2 - 4 / 3) / s_src]
-                                             + [(4 - 14 / 3) / s_tgt] * 2 + [(6 - 14 / 3) / s_tgt])
+    # training clips: exact leave-one-out. Clip i's own distance is its 1-NN distance without
+    # itself, and the mean and scale that standardise it come from the other clips of its domain
+    # with clip i gone from the memory too. Three clips per domain leave two, whose leave-one-out
+    # distances are equal (no spread), so the scale is their mean:
+    #   source 0: own 1; {1, 3} -> 2, 2 -> (1 - 2) / 2      source 1: own 1; {0, 3} -> 3, 3 -> (1 - 3) / 3
+    #   source 3: own 2; {0, 1} -> 1, 1 -> (2 - 1) / 1      target 100: own 4; {104, 110} -> 6 -> (4 - 6) / 6
+    #   target 104: own 4; {100, 110} -> 10 -> (4 - 10) / 10   target 110: own 6; {100, 104} -> 4 -> (6 - 4) / 4
+    # (the other domain's memory is 90+ away, so the own domain's z-score is the smaller)
+    assert z.train_scores() == pytest.approx([-1 / 2, -2 / 3, 1.0, -1 / 3, -3 / 5, 1 / 2])
     # a domain whose leave-one-out distances have no spread is scaled by their mean
     two = scoring.make_scorer("knn-zscore", metric="euclidean").fit(
         np.vstack([line(0, 1, 3), line(100, 104)]), None, ["source"] * 3 + ["target"] * 2)
@@ -200,6 +206,55 @@ def test_per_domain_standardisation_hand_computed():
     with pytest.raises(ValueError, match=r"unit '<global>'.*leave-one-out.*1 target clip.*at least 2"):
         scoring.make_scorer("knn-zscore", metric="euclidean").fit(
             np.vstack([line(0, 1, 3), line(100)]), None, ["source"] * 3 + ["target"])
+
+
+def test_zscore_training_scores_equal_refitting_without_the_clip():
+    # leave-one-out training scores of knn-zscore: scoring clip i with a scorer fitted on every
+    # other training clip (its memory, and its per-domain means and scales) gives the same number
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(0, 1, (12, 3)), rng.normal(2, 1.5, (5, 3)), rng.normal(5, 1, (10, 3)),
+                   rng.normal(-3, 1, (6, 3))])
+    units = np.array(["a"] * 17 + ["b"] * 16)
+    dom = np.array(["source"] * 12 + ["target"] * 5 + ["source"] * 10 + ["target"] * 6)
+    for k in (1, 2):
+        loo = scoring.make_scorer("knn-zscore", k=k).fit(x, units, dom).train_scores()
+        for i in range(len(x)):
+            rest = np.arange(len(x)) != i
+            refit = scoring.make_scorer("knn-zscore", k=k).fit(x[rest], units[rest], dom[rest])
+            assert loo[i] == pytest.approx(refit.score(x[i:i + 1], units[i:i + 1])[0], rel=1e-9, abs=1e-12)
+
+
+def test_zscore_with_smote_leaves_a_clip_and_its_smote_points_out_of_its_constants():
+    # brute force: the target constants for clip i come from every other real target clip j,
+    # each scored against the target memory without j, i and the SMOTE points made from either
+    rng = np.random.default_rng(4)
+    x = np.vstack([rng.normal(0, 1, (10, 2)), rng.normal(4, 1, (5, 2))])
+    dom = ["source"] * 10 + ["target"] * 5
+    sc = scoring.make_scorer("knn-zscore", metric="euclidean", smote_ratio=1.0, k_target=2).fit(x, None, dom)
+    mem = sc.models_["<global>"]
+    assert len(mem.target) == 10  # 5 real + 5 SMOTE points
+    made = lambda c: (mem.parents[:, 0] == c) | (mem.parents[:, 1] == c)  # noqa: E731
+    def dist(j, gone):  # mean of the 2 nearest memory points left
+        d = np.linalg.norm(mem.target - mem.target[j], axis=1)
+        return np.sort(d[~gone])[:2].mean()
+    want = []
+    for i in range(5):
+        others = [dist(j, made(j) | made(i)) for j in range(5) if j != i]
+        mean, std = np.mean(others), np.std(others)
+        want.append((dist(i, made(i)) - mean) / std)
+    far = sc._dist(mem, "source", mem.target[:5])
+    mean_s, scale_s = mem.stats["source"]
+    want = np.minimum(want, (far - mean_s) / scale_s)
+    assert sc.train_scores()[10:] == pytest.approx(want, rel=1e-9)
+
+
+def test_zscore_training_scores_need_two_clips_besides_each_one():
+    # two target clips: each leaves one, whose own leave-one-out distance needs a third clip
+    line = lambda *xs: np.array([[x, 0.0] for x in xs])  # noqa: E731
+    sc = scoring.make_scorer("knn-zscore", metric="euclidean").fit(
+        np.vstack([line(0, 1, 3), line(100, 104)]), None, ["source"] * 3 + ["target"] * 2)
+    with pytest.raises(ValueError, match=r"unit '<global>'.*without each clip.*at least k \+ 2 = 3 target clips.*has 2"):
+        sc.train_scores()
 
 
 def test_smote_oversamples_target_clips_of_the_same_unit_only():
