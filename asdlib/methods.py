@@ -24,11 +24,16 @@ training-free references are always per type, as the official baseline. Scoring 
 
 **Training length chosen on normal clips only** (chapter 6). ``select_epoch="val"`` (default for
 the contrastive methods) holds out ``val_fraction`` of every unit's normal training clips
-(seeded by ``seed``; test clips never), measures after every epoch how well a 1-NN on the
-held-out clips' embeddings finds their (machine type, unit) among the other training clips
-(``val_acc``; ties broken by ``val_margin``, the mean cosine margin between the nearest clip of
-the own class and the nearest of another class) and keeps the best epoch's weights (``patience``
-> 0 stops early). Why the default: the issue's measurements showed the fixed schedule stopping
+(seeded by ``seed``; test clips never), measures after every epoch how far, on average, the
+held-out clips' embeddings are closer to the nearest other training clip of their own
+(machine type, unit) than to the nearest of another (``val_margin``, the mean cosine margin;
+ties broken by ``val_acc``, the share whose nearest training clip is of their own class) and
+keeps the best epoch's weights (``patience`` > 0 stops early). The margin comes first because
+the share, counted over a few dozen held-out clips, changes from epoch to epoch by no more than
+its own sampling noise (``benchmarks/bench_val_criterion.py``, :func:`asdlib.train._better`).
+The best epoch is kept only when the margin's profile over the epochs is reproducible on the
+held-out clips (split-half reliability >= 0.7, :func:`asdlib.train.criterion_reliability`);
+otherwise the last epoch is (recorded in the run's ``selection``). Why the default: the issue's measurements showed the fixed schedule stopping
 far too early on real data; a criterion that needs no anomalies lets a longer schedule keep its
 best epoch, and the recorded curve shows whether training was long enough (best epoch = last
 epoch: train longer). ``select_epoch="last"`` keeps the last weights (the official baseline's
@@ -139,7 +144,7 @@ class MethodConfig:
     encoder: str | None = None  # None = "shared" for the contrastive methods, else "per-type"
     select_epoch: str | None = None  # None = "val" for the contrastive methods, else "last"
     val_fraction: float = 0.1  # of each unit's normal training clips, held out for select_epoch
-    patience: int = 0  # stop after this many epochs without a better val_acc / val_margin (0: never)
+    patience: int = 0  # stop after this many epochs without a better val_margin / val_acc (0: never)
     # autoencoder baseline
     ae_frames: int = 5
     ae_batch_size: int = 512

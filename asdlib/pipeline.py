@@ -357,7 +357,7 @@ def compare_widths(
     Trains one run per width in ``out/width-<w>/`` (shared or per type, as ``encoder`` says;
     ``select_epoch="val"``) and returns one row per width and run: ``width, machine_type,
     chosen_epoch, val_acc, val_margin, epochs_run``, plus ``best``: the width with the highest
-    (``val_acc``, ``val_margin``) averaged over the runs (ties: the narrower). No test clip is
+    (``val_margin``, ``val_acc``) averaged over the runs, the trainer's order (ties: the narrower). No test clip is
     scored; pass the chosen width to :func:`run_pipeline`.
     """
     from .data import index
@@ -381,6 +381,6 @@ def compare_widths(
                          "val_margin": sel["val_margin"], "epochs_run": sel["epochs_run"]})
     table = pd.DataFrame(rows)
     mean = table.groupby("width")[["val_acc", "val_margin"]].mean()
-    best = max(mean.index, key=lambda w: (mean.loc[w, "val_acc"], mean.loc[w, "val_margin"], -w))
+    best = max(mean.index, key=lambda w: (mean.loc[w, "val_margin"], mean.loc[w, "val_acc"], -w))
     table["best"] = table["width"] == best
     return table

@@ -14,7 +14,7 @@ from asdlib.cli import main
 from asdlib.data import index, select
 from asdlib.pipeline import load_run, run_pipeline, score, score_against_memory
 from asdlib.scoring import make_scorer
-from asdlib.train import TrainingError, train, validation_criterion, validation_split
+from asdlib.train import TrainingError, train, validation_criterion, validation_per_clip, validation_split
 
 FAST = dict(epochs=2, batch_size=16, segments_per_clip=2, width=8, depth=2, emb_dim=32, proj_dim=16)
 
@@ -144,6 +144,43 @@ def test_validation_criterion_by_hand():
     s = 1.0 / np.sqrt(1.04)  # cos([1, .2], [1, 0]); cos([1, .2], [0, 1]) = .2 s
     assert got["val_acc"] == 0.5
     assert got["val_margin"] == pytest.approx(((s - 0.2 * s) + (0.0 - 1.0)) / 2)
+    correct, margin = validation_per_clip(val, [0, 1], mem, [0, 1])  # the per-clip values behind both means
+    assert list(correct) == [True, False]
+    assert margin == pytest.approx([s - 0.2 * s, 0.0 - 1.0])
+
+
+def _bench_val_criterion():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_val_criterion.py"
+    spec = importlib.util.spec_from_file_location("bench_val_criterion", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_split_half_reliability_tells_a_trend_from_noise():
+    bench = _bench_val_criterion()
+    rng = np.random.default_rng(0)
+    classes = np.repeat([0, 1, 2], 20)
+    epochs = np.arange(8)[:, None]
+    trend = epochs * 1.0 + rng.normal(0, 0.1, (8, 60))  # every clip improves with the epoch: halves agree
+    noise = rng.normal(0, 1.0, (8, 60))                   # no epoch effect: halves rank the epochs at random
+    rho_t, agree_t = bench.split_half(trend, classes, 50, np.random.default_rng(1))
+    rho_n, agree_n = bench.split_half(noise, classes, 50, np.random.default_rng(1))
+    assert rho_t == pytest.approx(1.0) and agree_t == 1.0
+    assert abs(rho_n) < 0.3 and agree_n < 0.7
+
+
+def test_val_criterion_benchmark_records_every_epoch_of_a_run(tiny2020, tmp_path):
+    bench = _bench_val_criterion()
+    cfg = methods.method_config("contrastive", **{**FAST, "epochs": 3})
+    correct, margin, classes = bench.record_epochs(index(tiny2020), cfg, tmp_path / "run")
+    assert correct.shape == margin.shape == (3, 4) and len(classes) == 4  # 3 epochs x 4 held-out clips
+    hist = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert hist["val_acc"].to_numpy() == pytest.approx(correct.mean(axis=1))
+    assert hist["val_margin"].to_numpy() == pytest.approx(margin.mean(axis=1), abs=1e-6)
 
 
 def test_training_never_sees_a_test_clip_and_records_the_held_out_list(tiny2020, tmp_path, loaded_paths):
@@ -159,12 +196,13 @@ def test_training_never_sees_a_test_clip_and_records_the_held_out_list(tiny2020,
 
 
 def _scripted_criterion(values):
-    """A stand-in for train._validate returning ``values[epoch]`` (val_acc, val_margin) in epoch order."""
+    """A stand-in for train._validate returning ``values[epoch]`` as (val_acc, val_margin), in epoch order."""
     calls = iter(range(10**6))
 
     def fake(encoder, feats, labels, held, views, cfg, dev):
         acc, margin = values[next(calls)]
-        return {"val_acc": acc, "val_margin": margin}
+        n = int(held.sum())  # every held-out clip has the epoch's margin: the two halves always agree
+        return {"val_acc": acc, "val_margin": margin, "_correct": np.full(n, acc), "_margin": np.full(n, margin)}
     return fake
 
 
@@ -174,7 +212,9 @@ def test_best_epoch_is_kept_recorded_and_resumed_exactly(tiny2020, tmp_path, mon
 
     df = index(tiny2020)
     cfg = methods.method_config("contrastive", **{**FAST, "epochs": 4})
-    values = [(0.5, 0.1), (1.0, 0.2), (1.0, 0.3), (0.9, 0.5)]  # best: epoch 2 (accuracy, then margin)
+    # best: epoch 2 (margin, then accuracy): epoch 1 has the higher accuracy but the lower margin,
+    # epoch 3 ties epoch 2's margin with a lower accuracy
+    values = [(0.5, 0.1), (1.0, 0.2), (0.75, 0.4), (0.5, 0.4)]
     weights = {}
 
     def keep(epoch, row):  # the encoder of every epoch, from its checkpoint
@@ -187,7 +227,8 @@ def test_best_epoch_is_kept_recorded_and_resumed_exactly(tiny2020, tmp_path, mon
     assert list(full.history["val_acc"]) == [v[0] for v in values]
     meta = json.loads((tmp_path / "full" / "config.json").read_text())
     assert meta["selection"] == {"select_epoch": "val", "chosen_epoch": 2, "epochs_run": 4, "stopped_early": False,
-                                 "val_acc": 1.0, "val_margin": 0.3, "n_val": 4}
+                                 "val_acc": 0.75, "val_margin": 0.4, "n_val": 4, "best_epoch": 2,
+                                 "margin_reliability": 1.0, "reliability_threshold": 0.7}
     model = torch.load(tmp_path / "full" / "model.pt", weights_only=False)
     assert model["selection"]["chosen_epoch"] == 2
     for k, v in model["models"]["encoder"].items():
@@ -213,6 +254,51 @@ def test_best_epoch_is_kept_recorded_and_resumed_exactly(tiny2020, tmp_path, mon
         assert torch.allclose(v.float(), cut["models"]["encoder"][k].float(), atol=1e-6), k
     assert np.allclose(np.load(tmp_path / "full" / "memory.npz")["emb"], np.load(tmp_path / "cut" / "memory.npz")["emb"],
                        atol=1e-6)
+
+
+def test_criterion_reliability_tells_a_reproducible_profile_from_noise():
+    from asdlib.train import criterion_reliability
+
+    rng = np.random.default_rng(0)
+    classes = np.repeat(np.arange(6), 6)  # 36 held-out clips, 6 per class (the 2020 fan + valve runs)
+    epochs = np.arange(10)[:, None]
+    trend = 0.01 * epochs + rng.normal(0, 0.002, (10, 36))  # every clip gains with training
+    assert criterion_reliability(trend, classes, seed=0) > 0.95
+    noise = rng.normal(0, 1.0, (10, 36))  # no epoch effect at all
+    assert criterion_reliability(noise, classes, seed=0) < 0.7
+    assert criterion_reliability(noise, classes, seed=0) == criterion_reliability(noise, classes, seed=0)  # seeded
+    # Spearman-Brown by hand: identical halves give r = 1, hence 2 * 1 / (1 + 1) = 1
+    assert criterion_reliability(np.repeat(np.arange(5.0)[:, None], 8, axis=1), np.zeros(8), seed=1) == pytest.approx(1.0)
+    assert np.isnan(criterion_reliability(trend[:2], classes))  # two epochs: nothing to rank
+    assert np.isnan(criterion_reliability(np.ones((5, 8)), np.zeros(8)))  # a flat profile: no split varies
+    with pytest.raises(ValueError, match=r"\[epochs, clips\].*shape \(10, 36\) and 5 classes"):
+        criterion_reliability(trend, classes[:5])
+
+
+def test_an_unreliable_margin_keeps_the_last_epoch_and_the_run_records_why(tiny2020, tmp_path, monkeypatch):
+    import asdlib.train as tr
+
+    df = index(tiny2020)
+    noise = np.random.default_rng(3).normal(0, 1.0, (4, 4))  # 4 epochs x 4 held-out clips, no epoch effect
+    calls = iter(range(4))
+
+    def noisy(encoder, feats, labels, held, views, cfg, dev):
+        m = noise[next(calls)]
+        return {"val_acc": 0.5, "val_margin": float(m.mean()), "_correct": np.full(4, 0.5), "_margin": m}
+
+    monkeypatch.setattr(tr, "_validate", noisy)
+    res = train(df, "all", methods.method_config("contrastive", **{**FAST, "epochs": 4}), tmp_path / "r",
+                progress=False)
+    best = int(np.argmax(noise.mean(axis=1)))
+    saved = np.load(tmp_path / "r" / "validation.npz")
+    assert saved["margin"] == pytest.approx(noise) and saved["correct"].shape == (4, 4)
+    assert list(saved["epochs"]) == [0, 1, 2, 3] and len(saved["paths"]) == 4
+    reliability = tr.criterion_reliability(noise, saved["classes"], seed=0)
+    assert best != 3 and reliability < 0.7  # the data of this test: the best margin is not the last epoch's
+    sel = json.loads((tmp_path / "r" / "config.json").read_text())["selection"]
+    assert sel["best_epoch"] == best and sel["chosen_epoch"] == 3
+    assert sel["margin_reliability"] == pytest.approx(reliability, abs=1e-6) and sel["reliability_threshold"] == 0.7
+    assert list(res.history["chosen"]) == [False, False, False, True]
 
 
 def test_patience_stops_early_and_last_keeps_the_last_epoch(tiny2020, tmp_path, monkeypatch):
@@ -294,7 +380,9 @@ def test_compare_widths_uses_the_validation_criterion_only(tiny2020, tmp_path, m
     seen = loaded_paths
 
     def by_width(encoder, feats, labels, held, views, cfg, dev):  # a wider encoder separates units better
-        return {"val_acc": 1.0, "val_margin": encoder.width / 100}
+        n = int(held.sum())
+        return {"val_acc": 1.0, "val_margin": encoder.width / 100, "_correct": np.ones(n),
+                "_margin": np.full(n, encoder.width / 100)}
 
     monkeypatch.setattr(tr, "_validate", by_width)
     table = compare_widths(df, "contrastive", [4, 8], tmp_path / "w", **{**FAST, "epochs": 1})
