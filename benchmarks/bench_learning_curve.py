@@ -62,7 +62,9 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' own helpers (_cli)
 from asdlib import book, data, methods, pipeline, stats, synth  # noqa: E402
+from _cli import positive_int, seed_int  # noqa: E402
 from asdlib.dcase import MACHINE_TYPES  # noqa: E402
 
 DEFAULT_METHODS = ["ae", "contrastive", "contrastive-hf", "knn-stats"]  # chapter 7's and chapter 10's list
@@ -71,34 +73,20 @@ DEFAULT_PAIRS = [("contrastive", "ae"), ("contrastive", "knn-stats"), ("ae", "kn
 SCALE_ORDER = ["book", "study", "full"]
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a seed >= 0, got {text!r}")
-    return value
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", type=_positive, nargs="+", default=[16, 32, 64, 128, 256],
+    p.add_argument("--sizes", type=positive_int, nargs="+", default=[16, 32, 64, 128, 256],
                    help="normal training clips per machine ID (default: 16 32 64 128 256)")
-    p.add_argument("--seeds", type=_seed, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
+    p.add_argument("--seeds", type=seed_int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
     p.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=list(book.BOOK_SETTINGS),
                    help=f"methods (default: {' '.join(DEFAULT_METHODS)})")
     p.add_argument("--types", nargs="+", default=None, choices=list(MACHINE_TYPES["dcase2020"]),
                    help="machine types (default: all six of DCASE 2020)")
     p.add_argument("--scale", default="auto", choices=["auto", *SCALE_ORDER],
                    help="synthetic scale (default: the smallest with max(--sizes) training clips per ID)")
-    p.add_argument("--n-boot", type=_positive, default=1000, help="bootstrap replicates (default: 1000)")
-    p.add_argument("--threads", type=_positive, default=1, help="torch threads (default: 1)")
+    p.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap replicates (default: 1000)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch threads (default: 1)")
     args = p.parse_args(argv)
     args.sizes = sorted(set(args.sizes))
     args.seeds = sorted(set(args.seeds))

@@ -68,23 +68,11 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' own helpers (_cli)
 from asdlib import book, data, methods, train  # noqa: E402
+from _cli import positive_int, seed_int  # noqa: E402
 
 METHODS = ["contrastive", "contrastive-hf"]
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a seed >= 0, got {text!r}")
-    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -93,10 +81,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--layout", default="dcase2020", choices=["dcase2020", "dcase2022"],
                    help="data set (default: dcase2020; synthetic book scale unless ASD_DATA says otherwise)")
     p.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS, help="contrastive methods")
-    p.add_argument("--seeds", type=_seed, nargs="+", default=[0, 1], help="training seeds (default: 0 1)")
-    p.add_argument("--epochs", type=_positive, default=None, help="epochs (default: the method's)")
-    p.add_argument("--halves", type=_positive, default=200, help="random half splits (default: 200)")
-    p.add_argument("--threads", type=_positive, default=2, help="torch threads (default: 2)")
+    p.add_argument("--seeds", type=seed_int, nargs="+", default=[0, 1], help="training seeds (default: 0 1)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: the method's)")
+    p.add_argument("--halves", type=positive_int, default=200, help="random half splits (default: 200)")
+    p.add_argument("--threads", type=positive_int, default=2, help="torch threads (default: 2)")
     return p.parse_args(argv)
 
 
