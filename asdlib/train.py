@@ -332,8 +332,9 @@ def criterion_reliability(per_clip: np.ndarray, classes: Sequence[int], seed: in
     every class as evenly as possible, at random, seeded by ``seed``) and the Spearman
     correlation between the two halves' mean profiles over the epochs is taken; the mean
     correlation ``r`` is stepped up to the whole set with the Spearman-Brown formula
-    ``2 r / (1 + r)``. 1: both halves rank the epochs alike; about 0: the profile is noise.
-    NaN with fewer than 3 epochs or 4 clips, or when no split has a profile that varies.
+    ``2 r / (1 + r)`` when it is positive (a correlation of zero or below has nothing to step
+    up and is returned as it is). 1: both halves rank the epochs alike; 0 or below: the profile
+    is noise. NaN with fewer than 3 epochs or 4 clips, or when no split has a profile that varies.
     """
     from scipy.stats import spearmanr
 
@@ -357,7 +358,7 @@ def criterion_reliability(per_clip: np.ndarray, classes: Sequence[int], seed: in
     if not rhos:
         return float("nan")
     r = float(np.mean(rhos))
-    return -1.0 if r <= -1.0 else 2.0 * r / (1.0 + r)
+    return r if r <= 0 else 2.0 * r / (1.0 + r)
 
 
 def _better(row: dict, best: dict | None) -> bool:

@@ -265,7 +265,12 @@ def test_criterion_reliability_tells_a_reproducible_profile_from_noise():
     trend = 0.01 * epochs + rng.normal(0, 0.002, (10, 36))  # every clip gains with training
     assert criterion_reliability(trend, classes, seed=0) > 0.95
     noise = rng.normal(0, 1.0, (10, 36))  # no epoch effect at all
-    assert criterion_reliability(noise, classes, seed=0) < 0.7
+    assert -1.0 <= criterion_reliability(noise, classes, seed=0) < 0.7
+    # two clips rise, two fall (one of each per class): a split either pairs the risers against the
+    # fallers (r = -1) or mixes them (flat halves, left out), so r = -1, returned as it is
+    up, down = [0.0, 1.0, 2.0], [2.0, 1.0, 0.0]
+    opposite = np.array([up, down, up, down]).T  # [3 epochs, 4 clips], classes 0, 0, 1, 1
+    assert criterion_reliability(opposite, np.array([0, 0, 1, 1]), seed=0) == pytest.approx(-1.0)
     assert criterion_reliability(noise, classes, seed=0) == criterion_reliability(noise, classes, seed=0)  # seeded
     # Spearman-Brown by hand: identical halves give r = 1, hence 2 * 1 / (1 + 1) = 1
     assert criterion_reliability(np.repeat(np.arange(5.0)[:, None], 8, axis=1), np.zeros(8), seed=1) == pytest.approx(1.0)
