@@ -82,7 +82,7 @@ class ScaleSpec:
 _SCALES: dict[str, ScaleSpec] = {
     "tiny": ScaleSpec(2.0, 2, 6, 3, 3, 6, 1, 2, 2),
     # book: 64 normal training clips per ID / source domain (twice the old book scale; with 128,
-    # the "study" scale, chapter 7's runs alone would take about 470 s on the 2-core CPU, over a
+    # the "study" scale, chapter 7's runs alone would take about 440 s on the 2-core CPU, over a
     # chapter's 6 minutes: measured per-run times in docs/synthetic_data.md), 10 target training clips per section as
     # the real 2022 data; 100 + 100 test clips per 2020 ID (a type's mean AUC to about +-4 points),
     # 50 + 50 per 2022 domain as the real data. "study" is the 128-clip regime for longer runs.

@@ -28,27 +28,28 @@ Usage::
 under ``$ASD_CACHE/synth``; the full scale takes a long time to generate on a CPU).
 
 Measured 2026-11-29 on the 2-core CPU, ``--sizes 32 64 128 --threads 2`` (all six types, seeds
-0 1 2, the ``study`` scale; 921 s of wall time). Every synthetic clip is seeded by its own index,
-so the ``study`` set's first 64 training clips per ID and its test clips are the book-scale
-set's: the rows at 32 and 64 equal chapter 10's. Mean AUC over types (%), 95 % interval over
-test clips and seeds:
+0 1 2, the ``study`` scale; 823 s of wall time), with asdlib 0.3.0's epoch rule (the margin's best
+epoch only when it is reliable, :func:`asdlib.train.criterion_reliability`). Every synthetic clip
+is seeded by its own index, so the ``study`` set's first 64 training clips per ID and its test
+clips are the book-scale set's: the rows at 32 and 64 equal chapter 10's. Mean AUC over types
+(%), 95 % interval over test clips and seeds:
 
 ====  =================  =================  =================  =================
 N     ae                 contrastive        contrastive-hf     knn-stats
 ====  =================  =================  =================  =================
-32    63.3 [61.4, 65.2]  62.7 [60.9, 64.4]  58.9 [56.8, 60.9]  66.4 [64.6, 68.1]
-64    66.0 [64.1, 67.7]  64.1 [62.3, 65.8]  59.6 [57.1, 61.8]  67.7 [65.9, 69.3]
-128   68.9 [67.2, 70.5]  64.7 [62.6, 66.7]  61.6 [59.6, 63.6]  69.1 [67.4, 70.8]
+32    63.3 [61.4, 65.2]  62.0 [60.1, 63.9]  59.6 [57.5, 61.5]  66.4 [64.6, 68.1]
+64    66.0 [64.1, 67.7]  64.1 [62.3, 65.8]  61.3 [59.4, 63.1]  67.7 [65.9, 69.3]
+128   68.9 [67.2, 70.5]  65.3 [63.1, 67.4]  63.2 [61.4, 65.0]  69.1 [67.4, 70.8]
 ====  =================  =================  =================  =================
 
-Paired differences at 128 (points): contrastive - ae -4.2 [-6.4, -2.2] lower; contrastive -
-knn-stats -4.4 [-6.5, -2.4] lower; ae - knn-stats -0.2 [-1.9, +1.7] not resolved;
-contrastive-hf - contrastive -3.1 [-5.3, -0.7] lower (at 64: -1.8 [-3.7, +0.0], -3.5 [-5.4,
--1.9], -1.7 [-3.5, +0.1], -4.6 [-6.6, -2.5]). So on this synthetic data, with the book's short
-schedules (10 epochs), outlier exposure is resolved below the autoencoder at 128 clips per ID,
-where at 64 the two were not resolved.
-Seconds per run (training + scoring, mean over seeds) at 128: ae 76.4, contrastive 40.4,
-contrastive-hf 39.7, knn-stats 3.5; at 64: 43.2, 21.3, 20.2, 1.8.
+Paired differences at 128 (points): contrastive - ae -3.6 [-6.0, -1.5] lower; contrastive -
+knn-stats -3.8 [-6.0, -1.6] lower; ae - knn-stats -0.2 [-1.9, +1.7] not resolved;
+contrastive-hf - contrastive -2.2 [-4.3, +0.3] not resolved (at 64: -1.8 [-3.7, +0.0], -3.5
+[-5.4, -1.9], -1.7 [-3.5, +0.1], -2.8 [-4.3, -1.4]). So on this synthetic data, with the book's
+short schedules (10 epochs), outlier exposure is resolved below the autoencoder at 128 clips per
+ID, where at 32 and 64 the two were not resolved. Seconds per run (training + scoring, mean over
+seeds) at 128: ae 75.0, contrastive 35.6, contrastive-hf 37.3, knn-stats 1.8; at 64: 34.6, 19.4,
+18.6, 1.1.
 """
 from __future__ import annotations
 
