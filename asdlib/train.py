@@ -606,7 +606,9 @@ def _train(train_df, labels, classes, cfg: MethodConfig, out: Path, meta: dict, 
 
 
 def _validate(encoder, feats, labels: np.ndarray, held: np.ndarray, views, cfg: MethodConfig, dev) -> dict:
-    """:func:`validation_criterion` of the held-out clips against the other training clips.
+    """:func:`validation_criterion` of the held-out clips against the other training clips, plus
+    the per-clip values behind it (``_correct``, ``_margin``: :func:`validation_per_clip`), which
+    the trainer keeps for :func:`criterion_reliability` and ``validation.npz``.
 
     The scoring path (pre-normalisation, mean of L2-normalised window embeddings), with windows
     every ``segment_frames`` instead of ``test_hop_frames``: non-overlapping windows cost about
