@@ -515,15 +515,11 @@ class DomainKNNScorer(UnitScorer):
             if not rows.any():
                 continue
             far = self._dist(model, other, x[rows])  # the other domain's memory, without this clip anyway
-            if self.standardize:
-                own = self._standardised_loo(key, model, dom)
-                if other in model.stats:
-                    mean, scale = model.stats[other]
-                    far = (far - mean) / scale
-                out[rows] = np.minimum(own, far)
-            else:
-                out[rows] = self._combine(model, *((self._loo(model, dom), far) if dom == "source"
-                                                   else (far, self._loo(model, dom))))
+            if self.standardize and other in model.stats:
+                mean, scale = model.stats[other]
+                far = (far - mean) / scale
+            own = self._standardised_loo(key, model, dom) if self.standardize else self._loo(model, dom)
+            out[rows] = np.minimum(own, far)
         if not np.all(np.isfinite(out)):
             raise ValueError(f"{type(self).__name__}: unit {key!r} has too few training clips for leave-one-out "
                              f"scores (k={self.k}, k_target={self.k_target})")
