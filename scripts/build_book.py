@@ -8,18 +8,21 @@ MyST-NB fills (``env.nb_metadata[docname]["exec_data"]["runtime"]``), read back 
 ``_build/.doctrees/environment.pickle``; for a chapter missing there, the build log line
 ``Executed notebook in X seconds`` is used.
 
-Prints a ``chapter, seconds`` table plus the total, writes it to ``_build/chapter_times.csv``,
-and exits non-zero when the build failed, a chapter in ``_toc.yml`` was not executed, a
-chapter took longer than ``--chapter-limit`` (360 s) or all together longer than
-``--total-limit`` (1500 s). The book itself is explained in ``book/index.md``.
+Prints a ``chapter, seconds, budget`` table plus the total, writes it to
+``_build/chapter_times.csv``, and exits non-zero when the build failed or a chapter in
+``_toc.yml`` was not executed. Time never fails the build: a chapter over its budget
+(``--chapter-budget``, 240 s) or a book over ``--total-budget`` (900 s) is reported on an
+"over budget" line; ``benchmarks/bench_book.py`` checks the budget. The book itself is
+explained in ``book/index.md``.
 
-Usage: ``python scripts/build_book.py [--chapter-limit S] [--total-limit S]``
+Usage: ``python scripts/build_book.py [--chapter-budget S] [--total-budget S]``
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import pickle
 import re
@@ -34,8 +37,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_FLAGS = ["--builder", "html", "-W", "-n", "--keep-going", "--all"]
-CHAPTER_LIMIT_S = 360.0  # the project budget: no chapter over 6 min on a 2-core CPU
-TOTAL_LIMIT_S = 1500.0  # and the whole build within 25 min
+CHAPTER_BUDGET_S = 240.0  # the project budget on a 2-core CPU: no chapter over 4 min,
+TOTAL_BUDGET_S = 900.0  # and the whole build within 15 min (reported, never enforced)
 
 
 def toc_files(root: Path = ROOT) -> list[str]:
@@ -121,13 +124,24 @@ def times_from_log(log_text: str, docnames: list[str]) -> dict[str, float]:
     return out
 
 
-def write_table(rows: list[tuple[str, float]], csv_path: Path) -> None:
-    """Print the ``chapter, seconds`` table with its total and write it to ``csv_path``."""
+def over_budget(rows: list[tuple[str, float]], wall: float, chapter_budget: float = CHAPTER_BUDGET_S,
+                total_budget: float = TOTAL_BUDGET_S) -> list[str]:
+    """One line per chapter over ``chapter_budget`` seconds, and for a build over ``total_budget``."""
+    lines = [f"over budget: {name} took {sec:.1f} s > {chapter_budget:.0f} s per chapter"
+             for name, sec in rows if sec > chapter_budget]
+    total = sum(sec for _, sec in rows)
+    if max(total, wall) > total_budget:
+        lines.append(f"over budget: the book took {max(total, wall):.1f} s > {total_budget:.0f} s in all")
+    return lines
+
+
+def write_table(rows: list[tuple[str, float]], csv_path: Path, chapter_budget: float = CHAPTER_BUDGET_S) -> None:
+    """Print the ``chapter, seconds, budget`` table with its total and write it to ``csv_path``."""
     total = sum(sec for _, sec in rows)
     width = max([len("chapter"), len("total")] + [len(name) for name, _ in rows])
-    print(f"\n{'chapter':<{width}}  {'seconds':>8}")
+    print(f"\n{'chapter':<{width}}  {'seconds':>8}  budget")
     for name, sec in rows:
-        print(f"{name:<{width}}  {sec:8.1f}")
+        print(f"{name:<{width}}  {sec:8.1f}  {'OVER' if sec > chapter_budget else 'ok'}")
     print(f"{'total':<{width}}  {total:8.1f}")
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     with open(csv_path, "w", newline="", encoding="utf-8") as fh:
@@ -140,10 +154,10 @@ def write_table(rows: list[tuple[str, float]], csv_path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Build the book, print and save chapter times, return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chapter-limit", type=float, default=CHAPTER_LIMIT_S,
-                        help="fail when one chapter executes longer (seconds, default 360)")
-    parser.add_argument("--total-limit", type=float, default=TOTAL_LIMIT_S,
-                        help="fail when all chapters together take longer (seconds, default 1500)")
+    parser.add_argument("--chapter-budget", type=float, default=CHAPTER_BUDGET_S,
+                        help="report a chapter that executes longer (seconds, default 240)")
+    parser.add_argument("--total-budget", type=float, default=TOTAL_BUDGET_S,
+                        help="report a build that takes longer (seconds, default 900)")
     args = parser.parse_args(argv)
 
     build_dir = ROOT / "_build"
@@ -166,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     times = times_from_log(log_path.read_text(encoding="utf-8"), chapters)
     times.update(times_from_environment(build_dir))
     rows = [(name, times[name]) for name in chapters if name in times]
-    write_table(rows, build_dir / "chapter_times.csv")
+    write_table(rows, build_dir / "chapter_times.csv", args.chapter_budget)
     print(f"(build wall time {wall:.1f} s; table in _build/chapter_times.csv)")
 
     problems = []
@@ -176,18 +190,16 @@ def main(argv: list[str] | None = None) -> int:
     not_run = [name for name in chapters if name not in times]
     if rc == 0 and not_run:
         problems.append(f"no execution time recorded for {not_run}: were they executed?")
-    slow = [(name, sec) for name, sec in rows if sec > args.chapter_limit]
-    for name, sec in slow:
-        problems.append(f"{name} took {sec:.1f} s > {args.chapter_limit:.0f} s per chapter")
-    total = sum(sec for _, sec in rows)
-    if total > args.total_limit:
-        problems.append(f"all chapters took {total:.1f} s > {args.total_limit:.0f} s in total")
-    if wall > args.total_limit:
-        problems.append(f"the whole build took {wall:.1f} s > {args.total_limit:.0f} s")
+    budget = over_budget(rows, wall, args.chapter_budget, args.total_budget)
+    (build_dir / "book_build.json").write_text(json.dumps(
+        {"exit": 1 if problems else 0, "wall_s": round(wall, 1), "chapters": len(rows),
+         "chapters_expected": len(chapters), "over_budget": budget}, indent=2), encoding="utf-8")
+    print("\n".join(budget) if budget else
+          f"within budget: every chapter under {args.chapter_budget:.0f} s, the book under {args.total_budget:.0f} s")
     if problems:
         print("\nFAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1
-    print("\nBook built: every chapter executed within its time budget.")
+    print("\nBook built: every chapter executed.")
     return 0
 
 
