@@ -11,7 +11,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.asd-installed
 
-.PHONY: install book test test-fast test-browser test-real-mode bench student grade clean
+.PHONY: install book test test-fast test-browser test-real-mode bench student grade clean experiments
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,13 @@ test-browser: $(STAMP)
 	bash scripts/install_browser.sh
 	$(BIN)/python -m pytest -m browser
 
-test: test-fast book test-browser
+# the unit tests, the experiment store's check, the book and the browser checks, with one summary
+test: $(STAMP)
+	$(BIN)/python scripts/test_all.py
+
+# the book's heavy experiments into results/ (resumable; see asdlib/store.py, about an hour on 2 cores)
+experiments: $(STAMP)
+	$(BIN)/python -m asdlib.cli experiments
 
 # every chapter in real-data mode (ASD_DATA=real) on a stand-in download without internet (~6 min)
 test-real-mode: $(STAMP)
