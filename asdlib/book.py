@@ -9,8 +9,9 @@ book"). The one data setting is the environment variable ``ASD_DATA``:
   downloaded from Zenodo with :func:`asdlib.download.download` when missing.
 
 Training runs are cached under ``$ASD_CACHE/runs/<key>``, where the key hashes the complete
-method configuration, the machine types and a fingerprint of every audio file used, so a
-changed setting or changed data never reuses a stale run.
+method configuration, the machine types, a fingerprint of every audio file used and of the
+training code (:func:`asdlib.store.code_fingerprint`), so a changed setting, changed data or
+changed code never reuses a stale run.
 """
 from __future__ import annotations
 
@@ -91,16 +92,18 @@ def setup(seed: int = 0, quiet: bool = False) -> dict:
 
 
 def run_key(df: pd.DataFrame, method: str, machines: Iterable[str] | None, **overrides) -> str:
-    """Cache key of a run: asdlib and front-end revision, configuration, machine types, data fingerprint."""
+    """Cache key of a run: asdlib, its training code, front-end revision, configuration, machine types, data."""
     from . import __version__
     from .features import FRONTEND_REVISION
     from .data import fingerprint
     from .methods import method_config
+    from .store import code_fingerprint
 
     cfg = method_config(method, **overrides)
     types = sorted(machines) if machines else sorted(df["machine_type"].unique())
     used = df[df["machine_type"].isin(types)]
-    payload = {"asdlib": __version__, "frontend": FRONTEND_REVISION, "config": cfg.relevant(), "types": types, "data": fingerprint(used)}
+    payload = {"asdlib": __version__, "code": code_fingerprint(), "frontend": FRONTEND_REVISION, "config": cfg.relevant(),
+               "types": types, "data": fingerprint(used)}
     return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

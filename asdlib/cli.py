@@ -271,6 +271,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true")
     s.set_defaults(func=cmd_score)
 
+    s = sub.add_parser("experiments", help="compute the book's heavy runs into the experiment store (resumable)",
+                       epilog="experiments: " + ", ".join(_store_names()) + ". ASD_RESULTS sets the store folder.")
+    s.add_argument("--only", nargs="+", metavar="EXPERIMENT", help="these experiments only (default: all)")
+    s.add_argument("--check", action="store_true",
+                   help="compute nothing: fail when a stored run is missing, truncated or stale")
+    s.add_argument("--recompute-sample", action="store_true",
+                   help="train the store's fixed sample of runs again and require the stored scores")
+    s.add_argument("--list", action="store_true", help="list the planned runs and whether each is stored")
+    s.add_argument("--threads", type=int, default=2, help="torch threads while computing (default 2)")
+    s.add_argument("--force", action="store_true", help="compute every run again, also the current ones")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_experiments)
+
     s = sub.add_parser("evaluate", help="AUC / pAUC tables from a scores CSV or a DCASE submission folder")
     src = s.add_mutually_exclusive_group(required=True)
     src.add_argument("--scores", help="scores CSV of asd score")
@@ -281,6 +294,52 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true")
     s.set_defaults(func=cmd_evaluate)
     return p
+
+
+def _store_names() -> list[str]:
+    from .store import EXPERIMENTS
+
+    return list(EXPERIMENTS)
+
+
+def cmd_experiments(a: argparse.Namespace) -> int:
+    from . import store
+
+    runs = store.plan(a.only)
+    if a.list:
+        for r in runs:
+            stored = (store.store_dir() / r.experiment / r.run_id / "run.json").exists()
+            print(f"{r.experiment:<18} {r.run_id:<40} {'stored' if stored else 'missing'}")
+        return 0
+    if a.check or a.recompute_sample:
+        rc = 0
+        if a.check:
+            problems = store.check(a.only, data=True)
+            for p in problems:
+                print(p, file=sys.stderr)
+            if problems:
+                print(f"stored results are stale: run make experiments ({len(problems)} of {len(runs)} runs)",
+                      file=sys.stderr)
+                rc = 1
+            else:
+                print(f"experiment store: {len(runs)} runs current (code {store.code_fingerprint()}, "
+                      f"asdlib {store.__version__}) in {store.store_dir()}")
+        if a.recompute_sample and rc == 0:
+            for exp, run_id in store.RECOMPUTE_SAMPLE:
+                dataset = store.find_run(exp, run_id).dataset
+                if store.DATASETS[dataset]["kind"] == "real" and store.real_toycar_root() is None:
+                    print(f"recompute {exp}/{run_id}: skipped, its data set {dataset!r} is not on this machine")
+                    continue
+                res = store.recompute(exp, run_id)
+                print(f"recomputed {res['run']}: {res['clips']} clips, largest score difference "
+                      f"{res['max_abs_diff']:.3g} ({'identical' if res['identical'] else 'DIFFERENT'} to "
+                      f"{store.DIGITS} significant digits), same data: {res['same_data']}")
+                if not (res["identical"] and res["same_data"]):
+                    rc = 1
+        return rc
+    done = store.run_all(a.only, threads=a.threads, progress=not a.quiet, force=a.force)
+    print(f"computed {len(done)} run(s); {len(runs) - len(done)} were current. Store: {store.store_dir()}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,6 +14,9 @@ variable                meaning                                     default
                                                                     beside the checkout, if present
 ``ASD_ZENODO_URL``      base URL of the Zenodo server (tests and    ``https://zenodo.org``
                         mirrors)
+``ASD_RESULTS``         the experiment store (``asdlib.store``)     ``results/`` of the checkout
+``ASD_REAL_TOYCAR``     the real DCASE 2020 ToyCar clips            ``../shared/data/real-toycar/
+                                                                    dcase2020`` beside the checkout
 ======================  ==========================================  ==============================
 """
 from __future__ import annotations
@@ -26,13 +29,16 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "ASD_DATA": ("synthetic", "data of the chapters: 'synthetic' (built in) or 'real' (DCASE development sets)"),
     "ASD_DATA_DIR": ("~/asd-data", "where real DCASE data is downloaded to and read from"),
     "ASD_CACHE": ("~/.cache/asdlib", "cache of features, synthetic sets and trained runs"),
-    "ASD_SYNTH_SCALE": ("book", "scale of the synthetic sets the chapters use: tiny, book, study or full"),
+    "ASD_SYNTH_SCALE": ("book", "scale of the synthetic sets the chapters use: tiny, book, study, curve or full"),
     "ASD_SAMPLES": ("../shared/data/dcase-samples beside the checkout", "folder of real DCASE sample clips"),
     "ASD_ZENODO_URL": ("https://zenodo.org", "base URL of the Zenodo server the downloader talks to"),
+    "ASD_RESULTS": ("results/ of the checkout", "the experiment store: the book's stored runs (asd experiments)"),
+    "ASD_REAL_TOYCAR": ("../shared/data/real-toycar/dcase2020 beside the checkout",
+                        "folder of the real DCASE 2020 ToyCar clips (the real-data chapter)"),
 }
 
 DATA_CHOICES = ("synthetic", "real")
-SYNTH_SCALES = ("tiny", "book", "study", "full")
+SYNTH_SCALES = ("tiny", "book", "study", "curve", "full")
 DEFAULT_ZENODO_URL = "https://zenodo.org"
 
 
@@ -79,6 +85,18 @@ def samples_dir() -> Path | None:
 def samples_set() -> bool:
     """Whether ``ASD_SAMPLES`` is set (then it alone decides where sample clips are)."""
     return _get("ASD_SAMPLES") is not None
+
+
+def results_dir() -> Path | None:
+    """``ASD_RESULTS`` if set (the experiment store's folder), else ``None`` (the checkout's ``results/``)."""
+    value = _get("ASD_RESULTS")
+    return Path(value).expanduser() if value else None
+
+
+def real_toycar_dir() -> Path | None:
+    """``ASD_REAL_TOYCAR`` if set, else ``None`` (callers look beside the checkout)."""
+    value = _get("ASD_REAL_TOYCAR")
+    return Path(value).expanduser() if value else None
 
 
 def zenodo_url() -> str:

@@ -88,6 +88,9 @@ _SCALES: dict[str, ScaleSpec] = {
     # 50 + 50 per 2022 domain as the real data. "study" is the 128-clip regime for longer runs.
     "book": ScaleSpec(10.0, 3, 64, 100, 100, 64, 10, 50, 50),
     "study": ScaleSpec(10.0, 3, 128, 100, 100, 128, 10, 50, 50),
+    # "curve": the experiment store's learning curve to 256 clips per ID (asdlib.store); its first
+    # 64 / 128 training clips per ID and all its test clips are the book / study sets' clips
+    "curve": ScaleSpec(10.0, 3, 256, 100, 100, 256, 10, 50, 50),
     "full": ScaleSpec(10.0, None, 1000, 150, 150, 990, 10, 50, 50, toycar_duration_2020=11.0),
 }
 
