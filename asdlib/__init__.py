@@ -12,8 +12,8 @@ __version__ = "0.3.0"
 
 __all__ = [
     "analysis", "augment", "book", "cli", "data", "dcase", "download", "features", "files", "losses",
-    "listen", "methods", "metrics", "models", "pipeline", "plotting", "scoring", "settings", "stats", "submission",
-    "synth", "train",
+    "listen", "methods", "metrics", "models", "pipeline", "plotting", "realdata", "scoring", "settings", "stats", "store",
+    "submission", "synth", "train",
 ]
 
 

@@ -26,7 +26,7 @@ from .dcase import check_layout
 from .settings import DATA_CHOICES, cache_dir, data_choice, data_dir, samples_dir, samples_set, synth_scale
 
 __all__ = ["DATA_CHOICES", "BOOK_SETTINGS", "data_choice", "data_root", "project_root", "shared_samples", "setup",
-           "run_key", "cached_run", "book_run", "reproduce_command"]
+           "run_key", "cached_run", "book_run", "experiment_scores", "against_real", "knn_auto_choices", "reproduce_command"]
 
 #: Settings the chapters use on top of :class:`asdlib.methods.MethodConfig`'s defaults. The official
 #: autoencoder schedule is 100 epochs; the book trains it for 10 to stay within its CPU budget
@@ -136,6 +136,79 @@ def book_run(df: pd.DataFrame, method: str, machines: Iterable[str] | None = Non
     if method not in BOOK_SETTINGS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(BOOK_SETTINGS)}")
     return cached_run(df, method, machines, progress=progress, **{**BOOK_SETTINGS[method], **overrides})
+
+
+def experiment_scores(experiment: str, df: pd.DataFrame | None, progress: bool = False) -> pd.DataFrame:
+    """The per-clip scores of an experiment of the store on the chapter's data (``asdlib.store``).
+
+    On the synthetic data they are read from the experiment store (checked against ``df``'s test
+    clips); with ``ASD_DATA=real`` the same runs are trained here on ``df`` (:func:`asdlib.store.live`).
+    For an experiment on real recordings, ``df=None`` reads the stored scores alone (labels from
+    the clip names), and a ``df`` of other recordings (e.g. the official clips instead of the
+    stored runs' copies) trains the runs here.
+    """
+    from . import store
+
+    if df is None:
+        return store.load(experiment)
+    if data_choice() == "real":
+        return store.live(experiment, df, progress=progress)
+    try:
+        return store.load(experiment, df)
+    except store.DataMismatchError as exc:
+        if store.DATASETS[store.plan([experiment])[0].dataset]["kind"] != "real":
+            raise
+        print(f"The stored runs were computed on other recordings ({exc}); training them here.")
+        return store.live(experiment, df, progress=progress)
+
+
+def against_real(synthetic, pairs: Iterable[tuple[str, str]], experiment: str = "real-toycar",
+                 n_boot: int = 1000) -> str:
+    """Markdown lines: each synthetic verdict of ``pairs`` beside the same difference on real ToyCar.
+
+    ``synthetic`` is a :class:`asdlib.stats.Bootstrap` of a synthetic chapter; the real verdicts
+    come from the stored runs of ``experiment`` (chapter 11), all through :func:`asdlib.stats.verdict`.
+    """
+    from . import stats
+
+    pairs = list(pairs)
+    real = stats.bootstrap(experiment_scores(experiment, None).drop(columns=["n_train", "run"]), n_boot=n_boot)
+    d = stats.learning_curve_differences({"synthetic": synthetic, "real": real}, pairs, by="data")
+    lines = []
+    for a, b in pairs:
+        v = d[(d["a"] == a) & (d["b"] == b)].set_index("data")
+        r = v.loc["real"]
+        real_text = (f"{100 * r['estimate']:+.1f} [{100 * r['lo']:+.1f}, {100 * r['hi']:+.1f}] AUC points, "
+                     f"{r['verdict']}")
+        if v.loc["synthetic", "verdict"] == r["verdict"]:
+            lines.append(f"- `{a}` − `{b}`: synthetic {v.loc['synthetic', 'verdict']}; real ToyCar {real_text}: they agree.")
+        else:
+            lines.append(f"- `{a}` − `{b}`: synthetic {v.loc['synthetic', 'verdict']}; real ToyCar {real_text}: "
+                         "**the real recordings disagree with this synthetic verdict.**")
+    return "\n".join(lines)
+
+
+def knn_auto_choices(experiment: str, df: pd.DataFrame, methods: Iterable[str]) -> pd.DataFrame:
+    """``knn-auto``'s domain imbalance per candidate and its choice, per memory of the seed-0 runs of ``methods``.
+
+    Computed from training clips only: read from the runs' provenance in the store on the
+    synthetic data, from the runs trained here with ``ASD_DATA=real``.
+    """
+    from . import store
+
+    rows = []
+    for run in store.plan([experiment]):
+        if run.seed != 0 or run.scorer is not None or run.method not in set(methods):
+            continue
+        if data_choice() == "synthetic":
+            found = store.run_record(experiment, run.run_id)["knn_auto"]
+        else:
+            _, out, _ = store.train_and_score(run, df)
+            found = store.auto_choices(out)
+        for memory, r in found.items():
+            rows.append({"method": run.label, "memory": "all types" if memory == "_shared" else memory,
+                         **r["imbalance"], "chosen": r["chosen"]})
+    return pd.DataFrame(rows).set_index(["method", "memory"])
 
 
 def reproduce_command(layout: str, method: str, **overrides) -> str:

@@ -75,6 +75,17 @@ def cmd_download(a) -> int:
     return 0
 
 
+def cmd_real_toycar(a) -> int:
+    from .realdata import fetch_real_toycar
+    from .settings import data_dir
+
+    root = fetch_real_toycar(a.out, progress=not a.quiet)
+    print(f"real ToyCar clips (DCASE 2020 layout): {root}")
+    if root.resolve() != (data_dir() / "real-toycar" / "dcase2020").resolve():
+        print(f"chapter 11 reads them with: export ASD_REAL_TOYCAR={root.resolve()}")
+    return 0
+
+
 def _settings(a) -> dict:
     overrides = _overrides(a.set)
     if a.epochs is not None:
@@ -283,6 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="compute every run again, also the current ones")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_experiments)
+
+    s = sub.add_parser("real-toycar", help="fetch the book's 821 real ToyCar clips from the official DCASE 2020 set",
+                       epilog="downloads dev_data_ToyCar.zip from Zenodo (ASD_ZENODO_URL) into --out/dcase2020/ToyCar, "
+                              "then writes the listed clips, cut to 6.368 s, to --out/real-toycar/dcase2020")
+    s.add_argument("--out", help="data folder (default: ASD_DATA_DIR, where chapter 11 looks)")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_real_toycar)
 
     s = sub.add_parser("evaluate", help="AUC / pAUC tables from a scores CSV or a DCASE submission folder")
     src = s.add_mutually_exclusive_group(required=True)

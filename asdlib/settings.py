@@ -22,7 +22,9 @@ variable                meaning                                     default
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 #: name -> (default shown to users, one-line meaning); the README table is generated from this.
 VARIABLES: dict[str, tuple[str, str]] = {
@@ -85,6 +87,20 @@ def samples_dir() -> Path | None:
 def samples_set() -> bool:
     """Whether ``ASD_SAMPLES`` is set (then it alone decides where sample clips are)."""
     return _get("ASD_SAMPLES") is not None
+
+
+@contextmanager
+def cache_dir_set_to(path: str | os.PathLike) -> Iterator[Path]:
+    """Within the block, ``ASD_CACHE`` is ``path`` (restored afterwards, also on error)."""
+    old = os.environ.get("ASD_CACHE")
+    os.environ["ASD_CACHE"] = str(path)
+    try:
+        yield Path(path)
+    finally:
+        if old is None:
+            os.environ.pop("ASD_CACHE", None)
+        else:
+            os.environ["ASD_CACHE"] = old
 
 
 def results_dir() -> Path | None:

@@ -598,6 +598,34 @@ def learning_curve_differences(boots: Mapping[object, Bootstrap], pairs: list[tu
     return pd.DataFrame(rows, columns=["a", "b", by, "estimate", "lo", "hi", "verdict"])
 
 
+def describe_over_sizes(diffs: pd.DataFrame, a: str, b: str, by: str = "n_train", unit: str = "clips per ID") -> str:
+    """One paragraph on A - B at every size of :func:`learning_curve_differences`, from the verdicts only.
+
+    Names the sizes where A is resolved above or below B and where the difference is not
+    resolved; says A "overtakes" B only when A is resolved ahead at every size from some size
+    on and at none below it (likewise for B).
+    """
+    rows = diffs[(diffs["a"] == a) & (diffs["b"] == b)].sort_values(by)
+    if rows.empty:
+        raise ValueError(f"describe_over_sizes: no rows of {a} - {b}")
+    sizes = list(rows[by])
+    v = dict(zip(sizes, rows["verdict"]))
+    listed = lambda ns: ", ".join(str(n) for n in ns)  # noqa: E731
+    higher, lower = [n for n in sizes if v[n] == "higher"], [n for n in sizes if v[n] == "lower"]
+    unresolved = [n for n in sizes if v[n] == "not resolved"]
+    parts = ([f"`{a}` is resolved above `{b}` at N = {listed(higher)}"] if higher else []) + \
+            ([f"`{a}` is resolved below `{b}` at N = {listed(lower)}"] if lower else []) + \
+            ([f"the data do not resolve the difference at N = {listed(unresolved)}"] if unresolved else [])
+    text = "; ".join(parts) + "."
+    for won, ahead, behind in ((higher, a, b), (lower, b, a)):
+        if won and sizes.index(won[0]) > 0 and won == sizes[sizes.index(won[0]):]:
+            text += (f" So `{ahead}` overtakes `{behind}` on this data: resolved ahead from N = {won[0]} "
+                     f"{unit} on, not at the smaller sizes.")
+    if not higher:
+        text += f" At none of the measured sizes is `{a}` resolved above `{b}`."
+    return text[0].upper() + text[1:]
+
+
 def summarize_seeds(results: pd.DataFrame, by: list[str], value: str = "auc", level: float = 0.95) -> pd.DataFrame:
     """Mean over training seeds with a Student-t interval, for results without the clip scores.
 

@@ -29,9 +29,9 @@ import pandas as pd
 
 from . import __version__
 
-__all__ = ["Run", "EXPERIMENTS", "CODE_MODULES", "RECOMPUTE_SAMPLE", "StoreError", "StaleStoreError",
+__all__ = ["Run", "EXPERIMENTS", "CODE_MODULES", "RECOMPUTE_SAMPLE", "StoreError", "StaleStoreError", "DataMismatchError",
            "store_dir", "code_fingerprint", "plan", "dataset_index", "compute", "run_all", "check",
-           "load", "provenance", "recompute", "read_run_files"]
+           "load", "provenance", "run_record", "recompute", "read_run_files", "train_and_score", "live"]
 
 #: the modules whose code trains and scores a run: a change in any of them makes the store stale
 CODE_MODULES = ("augment", "data", "features", "losses", "methods", "models", "pipeline", "scoring", "train")
@@ -45,6 +45,10 @@ class StoreError(ValueError):
 
 class StaleStoreError(StoreError):
     """A stored run computed by other code, another asdlib version or other data."""
+
+
+class DataMismatchError(StoreError):
+    """Stored runs whose test clips are not those of the data they are read against."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,7 +220,8 @@ def clip_fingerprint(names: Iterable[tuple[str, str]]) -> str:
 
 # --------------------------------------------------------------------------- data
 def real_toycar_root() -> Path | None:
-    """The real ToyCar set (``ASD_REAL_TOYCAR``, else ``../shared/data/real-toycar/dcase2020`` beside the checkout)."""
+    """The real ToyCar set: ``ASD_REAL_TOYCAR``, else ``../shared/data/real-toycar/dcase2020`` beside the
+    checkout, else the copy ``asd real-toycar`` downloads into ``$ASD_DATA_DIR/real-toycar/dcase2020``."""
     from .settings import real_toycar_dir
 
     given = real_toycar_dir()
@@ -224,11 +229,14 @@ def real_toycar_root() -> Path | None:
         return given if given.is_dir() else None
     from .book import project_root
 
+    from .settings import data_dir
+
     for root in filter(None, (project_root(), Path(__file__).resolve().parents[1])):
         p = root.parent / "shared" / "data" / "real-toycar" / "dcase2020"
         if p.is_dir():
             return p
-    return None
+    downloaded = data_dir() / "real-toycar" / "dcase2020"  # asd real-toycar (the official clips, cut alike)
+    return downloaded if downloaded.is_dir() else None
 
 
 def dataset_index(dataset: str) -> pd.DataFrame:
@@ -338,6 +346,8 @@ def _selection(out: Path) -> dict:
     for cfg_path in sorted(out.glob("*/config.json")):
         meta = json.loads(cfg_path.read_text())
         entry = dict(meta.get("selection", {}))
+        if meta.get("hf_cutoffs"):
+            entry["hf_cutoffs"] = meta["hf_cutoffs"]  # the per-type cutoffs an automatic run trained with
         hist = cfg_path.parent / "history.csv"
         if hist.exists():
             h = pd.read_csv(hist)
@@ -347,7 +357,7 @@ def _selection(out: Path) -> dict:
     return sel
 
 
-def _auto_choices(out: Path) -> dict:
+def auto_choices(out: Path) -> dict:
     """knn-auto's choice and domain imbalance per memory of a run (training clips only)."""
     from .methods import build_scorer
     from .pipeline import load_memory, load_run
@@ -366,24 +376,33 @@ def _auto_choices(out: Path) -> dict:
     return found
 
 
-def compute(run: Run, work: Path | None = None, progress: bool = False) -> tuple[dict, pd.DataFrame]:
-    """Train (or reuse a cached training of) ``run`` and score its test clips: ``(record, scores)``."""
+def train_and_score(run: Run, df: pd.DataFrame, progress: bool = False) -> tuple[pd.DataFrame, Path, pd.DataFrame]:
+    """Train ``run`` on the index ``df`` (or reuse a cached training) and score its test clips.
+
+    Returns ``(subset of df it used, run_pipeline folder, scores)``.
+    """
     from .book import cached_run
-    from .data import fingerprint
-    from .methods import method_config
     from .pipeline import run_dir_for, score
 
-    t0 = time.perf_counter()
-    df = _subset(dataset_index(run.dataset), run)
-    settings = run.settings()
-    cfg = method_config(run.method, seed=run.seed, **settings)
+    sub = _subset(df, run)
     machines = sorted(run.machines) if run.machines else None
-    _, out = cached_run(df, run.method, machines, progress=progress, seed=run.seed, **settings)
+    _, out = cached_run(sub, run.method, machines, progress=progress, seed=run.seed, **run.settings())
     if run.scorer is None:
         scores = pd.read_csv(out / "scores.csv")
     else:
-        types = machines or sorted(df["machine_type"].unique())
-        scores = score(run_dir_for(out, types[0]), df, scorer=run.scorer)
+        types = machines or sorted(sub["machine_type"].unique())
+        scores = score(run_dir_for(out, types[0]), sub, scorer=run.scorer)
+    return sub, out, scores
+
+
+def compute(run: Run, progress: bool = False) -> tuple[dict, pd.DataFrame]:
+    """Train (or reuse a cached training of) ``run`` and score its test clips: ``(record, scores)``."""
+    from .data import fingerprint
+    from .methods import method_config
+
+    t0 = time.perf_counter()
+    df, out, scores = train_and_score(run, dataset_index(run.dataset), progress=progress)
+    cfg = method_config(run.method, seed=run.seed, **run.settings())
     test = df[df["split"] == "test"]
     record = {
         "format": STORE_FORMAT, "run": run.run_id, "experiment": run.experiment, "spec": run.to_dict(),
@@ -393,7 +412,7 @@ def compute(run: Run, work: Path | None = None, progress: bool = False) -> tuple
                  "fingerprint": fingerprint(df), "test_fingerprint": fingerprint(test),
                  "test_clips": clip_fingerprint(zip(test["machine_type"], test["path"].map(lambda p: Path(p).name))),
                  "n_train": int((df["split"] == "train").sum()), "n_test": int(len(test))},
-        "selection": _selection(out), "knn_auto": _auto_choices(out) if run.scorer is None else {},
+        "selection": _selection(out), "knn_auto": auto_choices(out) if run.scorer is None else {},
         "wall_s": round(time.perf_counter() - t0, 1), "machine": _machine(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -535,11 +554,11 @@ def load(experiment: str, df: pd.DataFrame | None = None, root: Path | None = No
             names = test.assign(file=test["path"].map(lambda p: Path(str(p)).name))
             got = clip_fingerprint(zip(s["machine_type"], s["file"]))
             if got != clip_fingerprint(zip(names["machine_type"], names["file"])):
-                raise StoreError(f"{folder}: the stored clip list differs from the test clips of the data "
+                raise DataMismatchError(f"{folder}: the stored clip list differs from the test clips of the data "
                                  f"({len(s)} stored, {len(names)} in the data): another data set?")
             if fingerprint(_test_rows(df, run)) != meta["data"]["test_fingerprint"]:
-                raise StaleStoreError(f"{folder}: stored results are stale: the content of the test clips differs "
-                                      "from the data given: run make experiments")
+                raise DataMismatchError(f"{folder}: the content of the test clips differs from the data given "
+                                        "(other recordings, or stored results that are stale: run make experiments)")
             cols = ["path", "layout", "machine_type", "unit", "domain", "label"]
             s = names[cols + ["file"]].merge(s.drop(columns=["unit"]), on=["machine_type", "file"], how="inner")
         else:
@@ -549,6 +568,12 @@ def load(experiment: str, df: pd.DataFrame | None = None, root: Path | None = No
                          label=parsed["label"].to_numpy())
         tables.append(s.drop(columns=["file"]))
     return pd.concat(tables, ignore_index=True)
+
+
+def run_record(experiment: str, run_id: str, root: Path | None = None) -> dict:
+    """The provenance record (``run.json``) of one stored run."""
+    meta, _ = read_run_files(Path(root or store_dir()) / experiment / run_id)
+    return meta
 
 
 def provenance(experiment: str, root: Path | None = None) -> pd.DataFrame:
@@ -581,16 +606,12 @@ def recompute(experiment: str, run_id: str, root: Path | None = None) -> dict:
     meta, stored = read_run_files(root / experiment / run_id)
     threads = torch.get_num_threads()
     torch.set_num_threads(int(meta.get("machine", {}).get("threads") or threads))
-    old_cache = os.environ.get("ASD_CACHE")
-    with tempfile.TemporaryDirectory(prefix="asd-recompute-") as tmp:
-        os.environ["ASD_CACHE"] = tmp  # a fresh cache: the run is trained again, not read back
-        try:
+    from .settings import cache_dir_set_to
+
+    with tempfile.TemporaryDirectory(prefix="asd-recompute-") as tmp, cache_dir_set_to(tmp):
+        try:  # a fresh cache: the run is trained again, not read back
             record, scores = compute(run)
         finally:
-            if old_cache is None:
-                os.environ.pop("ASD_CACHE", None)
-            else:
-                os.environ["ASD_CACHE"] = old_cache
             torch.set_num_threads(threads)
     new = scores.assign(file=[Path(str(p)).name for p in scores["path"]],
                         score=[float(f"{v:.{DIGITS}g}") for v in scores["score"]])
@@ -601,3 +622,24 @@ def recompute(experiment: str, run_id: str, root: Path | None = None) -> dict:
     diff = np.abs(both["score_stored"] - both["score_new"]).max()
     return {"run": f"{experiment}/{run_id}", "clips": len(both), "max_abs_diff": float(diff),
             "identical": bool(diff == 0), "same_data": record["data"]["fingerprint"] == meta["data"]["fingerprint"]}
+
+
+def live(experiment: str, df: pd.DataFrame, progress: bool = False) -> pd.DataFrame:
+    """The runs of ``experiment`` trained here on ``df`` (real DCASE data), as :func:`load`'s table.
+
+    Same methods, settings and seeds as the store; a training size larger than ``df`` holds for
+    some unit is replaced by all of that data's training clips (and said so).
+    """
+    parts = []
+    for run in plan([experiment]):
+        train = df[(df["split"] == "train") & (df["label"].fillna("normal") == "normal")]
+        train = train[train["machine_type"].isin(run.machines)] if run.machines else train
+        train = train[train["unit"].isin(run.units)] if run.units else train
+        if run.n_train is not None and train.groupby(["machine_type", "unit"]).size().min() < run.n_train:
+            print(f"{run.experiment}/{run.run_id}: fewer than {run.n_train} training clips per unit here; "
+                  "training on all of them")
+            run = dataclasses.replace(run, n_train=None)
+        _, _, scores = train_and_score(run, df, progress=progress)
+        parts.append(scores.assign(method=run.label, seed=run.seed,
+                                   n_train=run.n_train if run.n_train is not None else -1, run=run.run_id))
+    return pd.concat(parts, ignore_index=True)

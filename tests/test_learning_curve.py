@@ -193,3 +193,24 @@ def test_benchmark_refuses_bad_arguments():
         bench.parse_args(["--methods", "nope"])
     args = bench.parse_args([])
     assert args.sizes == [16, 32, 64, 128, 256] and args.seeds == [0, 1, 2]
+
+
+def _diffs(verdicts):
+    return pd.DataFrame([{"a": "A", "b": "B", "n_train": n, "estimate": 0.0, "lo": 0.0, "hi": 0.0, "verdict": v}
+                         for n, v in verdicts.items()])
+
+
+def test_describe_over_sizes_says_overtakes_only_from_some_size_on():
+    text = stats.describe_over_sizes(_diffs({16: "lower", 32: "not resolved", 64: "higher", 128: "higher"}), "A", "B")
+    assert text == ("`A` is resolved above `B` at N = 64, 128; `a` is resolved below `B` at N = 16; the data do not "
+                    "resolve the difference at N = 32. So `A` overtakes `B` on this data: resolved ahead from N = 64 "
+                    "clips per ID on, not at the smaller sizes.".replace("`a`", "`A`"))
+    # ahead at 32 but not at 64: no overtaking is claimed
+    gap = stats.describe_over_sizes(_diffs({16: "not resolved", 32: "higher", 64: "not resolved"}), "A", "B")
+    assert "overtakes" not in gap and gap.startswith("`A` is resolved above `B` at N = 32")
+    # B ahead from 32 on: B overtakes A; A is never above B
+    behind = stats.describe_over_sizes(_diffs({16: "not resolved", 32: "lower", 64: "lower"}), "A", "B")
+    assert "So `B` overtakes `A` on this data: resolved ahead from N = 32" in behind
+    assert behind.endswith("At none of the measured sizes is `A` resolved above `B`.")
+    with pytest.raises(ValueError, match="no rows of A - C"):
+        stats.describe_over_sizes(_diffs({16: "higher"}), "A", "C")
