@@ -43,25 +43,26 @@ def notebooks(root: Path = ROOT) -> list[Path]:
     return sorted(root.glob("book/[0-9][0-9]_*.ipynb")) + sorted(root.glob("book/course/ps*.ipynb"))
 
 
+def _setup_cells(root: Path) -> list[tuple[Path, nbformat.NotebookNode, nbformat.NotebookNode | None]]:
+    """``(path, notebook, first code cell or None)`` of every notebook."""
+    out = []
+    for path in notebooks(root):
+        nb = nbformat.read(path, as_version=4)
+        out.append((path, nb, next((c for c in nb.cells if c.cell_type == "code"), None)))
+    return out
+
+
 def disagreeing(root: Path = ROOT) -> list[str]:
     """Notebooks whose set-up cell lacks the install line of :func:`install_line`."""
     want = install_line(root)
-    bad = []
-    for path in notebooks(root):
-        nb = nbformat.read(path, as_version=4)
-        setup = next((c for c in nb.cells if c.cell_type == "code"), None)
-        if setup is None or want not in setup.source:
-            bad.append(str(path.relative_to(root)))
-    return bad
+    return [str(p.relative_to(root)) for p, _, setup in _setup_cells(root) if setup is None or want not in setup.source]
 
 
 def sync(root: Path = ROOT) -> list[str]:
     """Rewrite the install line of every notebook that disagrees; return their names."""
     want = install_line(root)
     changed = []
-    for path in notebooks(root):
-        nb = nbformat.read(path, as_version=4)
-        setup = next((c for c in nb.cells if c.cell_type == "code"), None)
+    for path, nb, setup in _setup_cells(root):
         if setup is None or not INSTALL.search(setup.source):
             raise SystemExit(f"{path}: its first code cell has no Colab install line to rewrite")
         new = INSTALL.sub(lambda _: want, setup.source)
