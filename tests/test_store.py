@@ -163,3 +163,13 @@ def test_the_books_plan_has_the_asked_scale():
                for lab in {r.label for r in store.EXPERIMENTS["ablations"]})
     for exp, run_id in store.RECOMPUTE_SAMPLE:
         assert store.find_run(exp, run_id).experiment == exp
+
+
+def test_the_check_command_fails_on_a_stale_store(tiny_store, monkeypatch, capsys):
+    from asdlib import cli
+
+    assert cli.main(["experiments", "--check"]) == 0
+    assert "2 runs current" in capsys.readouterr().out
+    monkeypatch.setattr(store, "code_fingerprint", lambda *a, **k: "0" * 16)
+    assert cli.main(["experiments", "--check"]) == 1
+    assert "stored results are stale: run make experiments (2 of 2 runs)" in capsys.readouterr().err
