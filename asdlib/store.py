@@ -496,16 +496,22 @@ def check(experiments: Iterable[str] | None = None, root: Path | None = None, da
     ``data``: also compare each run's test clips (names and content) with the data on this machine
     (:func:`test_data`); a data set that is absent here is skipped with no problem reported.
     """
+    return _read_checked(experiments, root, data)[0]
+
+
+def _read_checked(experiments: Iterable[str] | None, root: Path | None, data: bool = False
+                  ) -> tuple[list[str], dict[Run, tuple[dict, pd.DataFrame]]]:
+    """:func:`check`'s problems, and ``run -> (run.json, scores)`` of every run that could be read."""
     from .data import fingerprint
 
     root = Path(root or store_dir())
-    problems = []
+    problems, read = [], {}
     code, planned = code_fingerprint(), plan(experiments)
     tests: dict[str, pd.DataFrame | None] = {}
     for run in planned:
         folder = root / run.experiment / run.run_id
         try:
-            meta, _ = read_run_files(folder)
+            meta, _ = read[run] = read_run_files(folder)
         except StoreError as exc:
             problems.append(str(exc))
             continue
@@ -530,7 +536,7 @@ def check(experiments: Iterable[str] | None = None, root: Path | None = None, da
         extra = sorted(p.name for p in (root / exp).glob("*") if p.is_dir() and not p.name.startswith(".")
                        and p.name not in known) if (root / exp).is_dir() else []
         problems += [f"{root / exp / name}: a stored run that the plan does not list (remove it)" for name in extra]
-    return problems
+    return problems, read
 
 
 def load(experiment: str, df: pd.DataFrame | None = None, root: Path | None = None) -> pd.DataFrame:
@@ -545,13 +551,13 @@ def load(experiment: str, df: pd.DataFrame | None = None, root: Path | None = No
     from .data import fingerprint, parse_filename
 
     root = Path(root or store_dir())
-    problems = check([experiment], root)
+    problems, read = _read_checked([experiment], root)
     if problems:
         raise StaleStoreError("stored results are stale or incomplete: run make experiments\n  " + "\n  ".join(problems))
     tables = []
     for run in plan([experiment]):
         folder = root / run.experiment / run.run_id
-        meta, s = read_run_files(folder)
+        meta, s = read[run]
         s = s.assign(method=run.label, seed=run.seed, n_train=run.n_train if run.n_train is not None else -1,
                      run=run.run_id)
         if df is not None:
