@@ -251,6 +251,10 @@ class PreNormalize(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return torch.sub(x, self.mean).div_(self.std)  # (x - mean) / std, one new tensor
 
+    def inverse(self, x: Tensor) -> Tensor:
+        """Back to dB: ``x * std + mean`` (to look at and listen to a view)."""
+        return torch.mul(x, self.std).add_(self.mean)
+
     def extra_repr(self) -> str:
         return f"mean={self.mean:.4g}, std={self.std:.4g}"
 
@@ -495,12 +499,17 @@ class RandomResizeCrop(nn.Module):
 # multiple segmentation
 # ---------------------------------------------------------------------------------------------
 def multi_segment_crop(x: Tensor, segment_frames: int, n_segments: int,
-                       generator: torch.Generator | None = None) -> Tensor:
+                       generator: torch.Generator | None = None,
+                       return_starts: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """Cut ``n_segments`` random segments of ``segment_frames`` frames from every clip.
 
-    ``x`` is ``[B, C, M, T]``; the result is ``[B * n_segments, C, M, segment_frames]`` ordered
-    clip-major (the segments of clip 0 first), so labels follow with
-    ``labels.repeat_interleave(n_segments)``.
+    Args:
+        x: ``[B, C, M, T]``.
+        return_starts: also return each segment's first frame, ``[B * n_segments]``.
+
+    Returns:
+        ``[B * n_segments, C, M, segment_frames]``, clip-major (labels follow with
+        ``labels.repeat_interleave(n_segments)``), and the starts if asked.
     """
     _check_batch(x, "multi_segment_crop")
     b, c, m, t = x.shape
@@ -513,7 +522,8 @@ def multi_segment_crop(x: Tensor, segment_frames: int, n_segments: int,
     idx = starts[:, :, None] + torch.arange(segment_frames, device=x.device)  # [B, n, S]
     idx = idx[:, :, None, None, :].expand(b, n_segments, c, m, segment_frames)
     src = x[:, None].expand(b, n_segments, c, m, t)
-    return torch.gather(src, 4, idx).reshape(b * n_segments, c, m, segment_frames)
+    out = torch.gather(src, 4, idx).reshape(b * n_segments, c, m, segment_frames)
+    return (out, starts.reshape(-1)) if return_starts else out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -584,3 +584,21 @@ def test_to_audio_renders_a_logmel() -> None:
     assert np.abs(y).max() <= 1.0
     # the rendered audio has roughly the original loudness (white noise in, white noise out)
     assert 0.3 < np.sqrt(np.mean(y ** 2)) / np.sqrt(np.mean(wave ** 2)) < 3.0
+
+
+def test_multi_segment_crop_returns_the_first_frame_of_every_segment() -> None:
+    x = torch.arange(2 * 3 * 40, dtype=torch.float32).reshape(2, 1, 3, 40)
+    plain = A.multi_segment_crop(x, 8, 5, generator=_gen())
+    segs, starts = A.multi_segment_crop(x, 8, 5, generator=_gen(), return_starts=True)
+    assert torch.equal(plain, segs)  # the same draws with or without the starts
+    assert starts.shape == (10,)
+    for j, start in enumerate(starts.tolist()):
+        clip = j // 5
+        assert torch.equal(segs[j, 0], x[clip, 0, :, start:start + 8])
+
+
+def test_prenormalize_inverse_returns_the_db_values() -> None:
+    norm = A.PreNormalize(-40.0, 8.0)
+    x = torch.tensor([[-56.0, -40.0, -24.0]])
+    assert torch.allclose(norm(x), torch.tensor([[-2.0, 0.0, 2.0]]))
+    assert torch.allclose(norm.inverse(norm(x)), x)
