@@ -11,9 +11,9 @@ import importlib
 __version__ = "0.3.0"
 
 __all__ = [
-    "analysis", "augment", "book", "cli", "data", "dcase", "download", "features", "files", "losses",
-    "listen", "methods", "metrics", "models", "pipeline", "plotting", "realdata", "scoring", "settings", "stats", "store",
-    "submission", "synth", "train",
+    "analysis", "augment", "book", "cli", "data", "dcase", "download", "embedding", "features", "files", "losses",
+    "listen", "methods", "metrics", "models", "pipeline", "plotting", "realdata", "runs", "scoring", "selection",
+    "settings", "stats", "store", "submission", "synth", "train",
 ]
 
 

@@ -43,6 +43,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .data import select
+from .features import FrontEndConfig, hz_to_mel_bin, load_features, mel_frequencies
+
 __all__ = [
     "PreNormalize",
     "fit_normalizer",
@@ -60,6 +63,8 @@ __all__ = [
     "Views",
     "ViewPipeline",
     "build_views",
+    "scoring_steps",
+    "DEFAULT_CUTOFF_HZ",
     "band_difference",
     "difference_ratio",
     "DB_LOG_SCALE",
@@ -80,6 +85,8 @@ HF_ROLES = ("invariance", "pseudo-anomaly", "suppression")
 DEFAULT_HF_ROLE = "invariance"
 #: ``hf_cutoff_hz="auto"``: the cutoff is chosen per machine type from its normal training clips (:func:`auto_cutoff`)
 AUTO_CUTOFF = "auto"
+#: the paper's cutoff between the low bands the encoder should learn and the high bands the views alter (Hz)
+DEFAULT_CUTOFF_HZ = 2000.0
 #: :func:`auto_cutoff`'s threshold on :func:`between_within_ratio`, fixed before any test score was seen:
 #: a band counts as varying "between recordings" when its clips differ from each other at least as much
 #: as it fluctuates within a clip (between-clip variance >= within-clip variance)
@@ -91,15 +98,11 @@ CUTOFF_RATIO = 1.0
 # ---------------------------------------------------------------------------------------------
 def _default_config() -> Any:
     """The default front end, :class:`asdlib.features.FrontEndConfig`."""
-    from .features import FrontEndConfig
-
     return FrontEndConfig()
 
 
 def _mel_centres(config: Any) -> np.ndarray:
     """Centre frequency (Hz) of each mel band of ``config`` (Slaney mel scale, as librosa)."""
-    from .features import mel_frequencies
-
     return np.asarray(mel_frequencies(config), dtype=np.float64)
 
 
@@ -590,7 +593,7 @@ class _BandAugment(nn.Module):
 
     _band = "high"
 
-    def __init__(self, cutoff_hz: float | None = 2000.0, mode: str = "gain", p: float = 1.0, strength: float = 1.0,
+    def __init__(self, cutoff_hz: float | None = DEFAULT_CUTOFF_HZ, mode: str = "gain", p: float = 1.0, strength: float = 1.0,
                  config: Any = None, transition_bins: int = 0, gain_points: int = 4,
                  log_scale: float = DB_LOG_SCALE, generator: torch.Generator | None = None) -> None:
         super().__init__()
@@ -616,7 +619,7 @@ class _BandAugment(nn.Module):
         self.generator = generator
         self.mel_centres = _mel_centres(self.config)
         self._cutoff_bin = (None if self.cutoff_hz is None
-                            else int(np.searchsorted(self.mel_centres, self.cutoff_hz, side="left")))
+                            else hz_to_mel_bin(self.cutoff_hz, self.config))
 
     @property
     def cutoff_bin(self) -> int | None:
@@ -790,7 +793,7 @@ class BandSuppress(nn.Module):
 
     at_scoring = True
 
-    def __init__(self, cutoff_hz: float | None = 2000.0, side: str = "high", value: float | None = None,
+    def __init__(self, cutoff_hz: float | None = DEFAULT_CUTOFF_HZ, side: str = "high", value: float | None = None,
                  config: Any = None) -> None:
         super().__init__()
         if side not in ("high", "low"):
@@ -805,7 +808,7 @@ class BandSuppress(nn.Module):
         self.value = None if value is None else float(value)
         self.mel_centres = _mel_centres(self.config)
         self.cutoff_bin = (None if self.cutoff_hz is None
-                           else int(np.searchsorted(self.mel_centres, self.cutoff_hz, side="left")))
+                           else hz_to_mel_bin(self.cutoff_hz, self.config))
 
     def band_slice(self) -> slice:
         """The mel bands replaced by the constant."""
@@ -1038,7 +1041,7 @@ def build_views(config: Any = None, *, mixup: bool | dict | None = True, band: d
         band_config = band.pop("config", config)
         if hf_role == "suppression":
             mean = None if normalizer is None else float(normalizer[0])
-            steps.append(BandSuppress(cutoff_hz=band.get("cutoff_hz", 2000.0), side=side, value=mean,
+            steps.append(BandSuppress(cutoff_hz=band.get("cutoff_hz", DEFAULT_CUTOFF_HZ), side=side, value=mean,
                                       config=band_config))
     if mixup_kw is not None:
         steps.append(LogMixupExp(**mixup_kw))
@@ -1056,6 +1059,29 @@ def build_views(config: Any = None, *, mixup: bool | dict | None = True, band: d
     if seed is not None:
         pipe.manual_seed(seed)
     return pipe
+
+
+def scoring_steps(config: Any, normalizer: tuple[float, float] | None, suppress: bool = False,
+                  cutoff_hz: float | None = DEFAULT_CUTOFF_HZ, side: str = "high") -> ViewPipeline:
+    """The steps of :func:`build_views` that also apply to the windows that are scored.
+
+    Args:
+        config: the front end of the inputs.
+        normalizer: ``(mean, std)`` of the training clips (:func:`fit_normalizer`), or ``None``.
+        suppress: ``hf_role="suppression"``: replace the bands beyond ``cutoff_hz`` (``side``) by
+            the training mean first.
+
+    Returns:
+        ``[BandSuppress] -> [PreNormalize]``, as :meth:`ViewPipeline.scoring_transform` of the
+        training pipeline gives them.
+    """
+    steps: list[nn.Module] = []
+    if suppress:
+        mean = None if normalizer is None else float(normalizer[0])
+        steps.append(BandSuppress(cutoff_hz=cutoff_hz, side=side, value=mean, config=config))
+    if normalizer is not None:
+        steps.append(PreNormalize(*normalizer))
+    return ViewPipeline(steps)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1154,7 +1180,7 @@ def cutoffs_by_type(features: Sequence[np.ndarray | Tensor], types: Sequence[str
     return out
 
 
-def auto_cutoffs(df: Any, config: Any = None, machine_types: Sequence[str] | None = None,
+def auto_cutoffs(df: Any, config: Any, machine_types: Sequence[str] | None = None,
                  use_cache: bool = True, progress: bool = False) -> dict[str, float]:
     """The ``hf_cutoff_hz="auto"`` cutoffs ``{machine type: Hz}`` of an index ``df`` (chapter 9).
 
@@ -1164,13 +1190,6 @@ def auto_cutoffs(df: Any, config: Any = None, machine_types: Sequence[str] | Non
     :func:`asdlib.methods.default_frontend`), and applies :func:`auto_cutoff`. The trainer
     computes the same numbers from the same clips and records them in the run.
     """
-    from .data import select
-    from .features import load_features
-
-    if config is None:
-        from .methods import default_frontend
-
-        config = default_frontend("contrastive-hf")
     types = sorted(df["machine_type"].dropna().astype(str).unique()) if machine_types is None else list(machine_types)
     paths, owners = [], []
     for t in types:

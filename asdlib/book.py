@@ -8,10 +8,7 @@ book"). The one data setting is the environment variable ``ASD_DATA``:
 * ``real``: the DCASE development sets under ``$ASD_DATA_DIR`` (default ``~/asd-data``),
   downloaded from Zenodo with :func:`asdlib.download.download` when missing.
 
-Training runs are cached under ``$ASD_CACHE/runs/<key>``, where the key hashes the complete
-method configuration, the machine types, a fingerprint of every audio file used and of the
-training code (:func:`asdlib.store.code_fingerprint`), so a changed setting, changed data or
-changed code never reuses a stale run.
+Training runs are cached under ``$ASD_CACHE/runs/<key>`` (:func:`asdlib.store.cached_run`).
 """
 from __future__ import annotations
 
@@ -23,7 +20,9 @@ from typing import Iterable
 import pandas as pd
 
 from .dcase import check_layout
-from .settings import DATA_CHOICES, cache_dir, data_choice, data_dir, samples_dir, samples_set, synth_scale
+from .settings import (DATA_CHOICES, cache_dir, data_choice, data_dir, project_root, samples_dir,  # noqa: F401
+                       samples_set, synth_scale)
+from .store import cached_run, run_key  # noqa: F401  (the chapters' cached runs)
 
 __all__ = ["DATA_CHOICES", "BOOK_SETTINGS", "data_choice", "data_root", "project_root", "shared_samples", "setup",
            "run_key", "cached_run", "book_run", "experiment_scores", "against_real", "knn_auto_choices", "reproduce_command"]
@@ -53,15 +52,6 @@ def data_root(layout: str = "dcase2020", choice: str | None = None, machines: It
     return Path(root)
 
 
-def project_root() -> Path | None:
-    """The asd-book checkout containing the current directory, if any."""
-    here = Path.cwd().resolve()
-    for p in (here, *here.parents):
-        if (p / "_toc.yml").exists() and (p / "asdlib").is_dir():
-            return p
-    return None
-
-
 def shared_samples() -> Path | None:
     """``../shared/data/dcase-samples`` beside the project checkout, when it exists."""
     if samples_set():
@@ -89,45 +79,6 @@ def setup(seed: int = 0, quiet: bool = False) -> dict:
         print(f"data: {info['data']} | device: {info['device']} | seed: {seed}"
               + (" | real sample clips found" if info["samples"] else ""))
     return info
-
-
-def run_key(df: pd.DataFrame, method: str, machines: Iterable[str] | None, **overrides) -> str:
-    """Cache key of a run: asdlib, its training code, front-end revision, configuration, machine types, data."""
-    from . import __version__
-    from .features import FRONTEND_REVISION
-    from .data import fingerprint
-    from .methods import method_config
-    from .store import code_fingerprint
-
-    cfg = method_config(method, **overrides)
-    types = sorted(machines) if machines else sorted(df["machine_type"].unique())
-    used = df[df["machine_type"].isin(types)]
-    payload = {"asdlib": __version__, "code": code_fingerprint(), "frontend": FRONTEND_REVISION, "config": cfg.relevant(),
-               "types": types, "data": fingerprint(used)}
-    return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def cached_run(df: pd.DataFrame, method: str, machines: Iterable[str] | None = None, progress: bool = False,
-               **overrides) -> tuple[pd.DataFrame, Path]:
-    """Results of ``method`` on ``df`` (an index), trained once and reused while nothing changed.
-
-    Returns ``(results, run_dir)``; ``run_dir/scores.csv`` holds the per-clip scores.
-    """
-    from .files import locked
-    from .pipeline import run_pipeline
-
-    machines = list(machines) if machines else None
-    key = run_key(df, method, machines, **overrides)
-    out = cache_dir() / "runs" / f"{method}-{key}"
-    done = out / "results.csv"
-    if done.exists():
-        return pd.read_csv(done), out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with locked(out.parent / f"{out.name}.lock", what=f"the cached run {out.name}"):  # two notebooks computing the same run wait for each other
-        if done.exists():
-            return pd.read_csv(done), out
-        results = run_pipeline(df, method, out, machines=machines, progress=progress, **overrides)
-    return results, out
 
 
 def book_run(df: pd.DataFrame, method: str, machines: Iterable[str] | None = None, progress: bool = False,

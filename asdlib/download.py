@@ -41,7 +41,7 @@ from typing import TypeVar
 from tqdm.auto import tqdm
 
 from .dcase import MACHINE_TYPES
-from .files import locked
+from .files import locked, write_text_atomic
 from .settings import DEFAULT_ZENODO_URL, data_dir, zenodo_url
 
 __all__ = [
@@ -427,9 +427,7 @@ def _install(zip_path: Path, root: Path, machine: str, part: str, splits: tuple[
                 elif dest.exists():
                     dest.unlink()
                 os.replace(child, dest)
-        marker_tmp = target / (_MARKERS[part] + ".tmp")
-        marker_tmp.write_text(json.dumps({"zip": zip_path.name, "time": time.time()}) + "\n")
-        os.replace(marker_tmp, target / _MARKERS[part])
+        write_text_atomic(target / _MARKERS[part], json.dumps({"zip": zip_path.name, "time": time.time()}) + "\n")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target

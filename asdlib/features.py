@@ -15,7 +15,6 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from torch import nn
 
 from asdlib.data import file_digest, load_audio
 from asdlib.dcase import EPS as _DCASE_EPS
+from asdlib.files import atomic_path
 
 __all__ = [
     "EPS",
@@ -393,15 +393,8 @@ class FeatureCache:
     def _store(self, target: Path | None, feat: np.ndarray) -> None:
         if target is None:
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".npy")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, feat, allow_pickle=False)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, feat, allow_pickle=False)
 
     def get(self, path: str | os.PathLike[str]) -> np.ndarray:
         """Features ``[n_mels, n_frames]`` of one audio file (from disk when cached)."""

@@ -71,9 +71,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     Write to the yielded path inside the ``with`` block. If the block raises, the temporary
     file is deleted and ``path`` is left as it was.
     """
+    import tempfile
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.tmp", dir=path.parent)  # unique, even between threads
+    os.close(fd)
+    tmp = Path(name)
     try:
         yield tmp
         os.replace(tmp, path)

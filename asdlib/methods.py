@@ -1,57 +1,12 @@
-"""What the methods *are*: ``ae``, ``contrastive``, ``contrastive-hf`` and the training-free references.
+"""What a method is: its settings (:class:`MethodConfig`) and its family class (:class:`Method`).
 
 Explained in chapter 4 (``book/04_autoencoder_baseline.ipynb``: ``ae``), chapter 5
-(``book/05_views.ipynb``: the views) and chapter 6 (``book/06_contrastive.ipynb``: the
-contrastive methods). :class:`MethodConfig` holds every setting of a run, with one
-:class:`asdlib.features.FrontEndConfig` for the log-mel front end, and checks every field's
-type and range when it is made, naming the setting. :func:`build_models` and
-:func:`build_views` turn a configuration into the modules that :mod:`asdlib.train` trains.
-
-The defaults are *ours* (the paper does not publish them). ``ae`` follows the official DCASE
-2020 baseline (64 mels, 5 frames, dense autoencoder, MSE, Adam lr 1e-3, batch 512); its official
-schedule is 100 epochs. ``knn-stats`` and ``gmm-stats`` train nothing: they compare each clip's
-mean log-mel (DCASE 128-mel front end) with those of the normal training clips of the same
-machine ID / section (k-NN distance, or a Gaussian mixture's negative log-likelihood), the
-training-free references DCASE papers calibrate with (chapter 7).
-
-**Outlier exposure as the literature does it** (chapter 6). The contrastive methods train, by
-default, *one encoder shared by every machine type* of a data set (``encoder="shared"``): its
-classes are all (machine type, machine ID / section) pairs of the training data, so the other
-types' units are outliers too, as in STgram-MFN, Noisy-ArcMix and the ASD toolkit ASDKit.
-``encoder="per-type"`` trains one encoder per machine type (the ablation). ``ae`` and the
-training-free references are always per type, as the official baseline. Scoring stays per
-(machine type, unit) in both cases.
-
-**Training length chosen on normal clips only** (chapter 6). ``select_epoch="val"`` (default for
-the contrastive methods) holds out ``val_fraction`` of every unit's normal training clips
-(seeded by ``seed``; test clips never), measures after every epoch how far, on average, the
-held-out clips' embeddings are closer to the nearest other training clip of their own
-(machine type, unit) than to the nearest of another (``val_margin``, the mean cosine margin;
-ties broken by ``val_acc``, the share whose nearest training clip is of their own class) and
-keeps the best epoch's weights (``patience`` > 0 stops early). The margin comes first because
-the share, counted over a few dozen held-out clips, changes from epoch to epoch by no more than
-its own sampling noise (``benchmarks/bench_val_criterion.py``, :func:`asdlib.train._better`).
-The best epoch is kept only when the margin's profile over the epochs is reproducible on the
-held-out clips (split-half reliability >= 0.7, :func:`asdlib.train.criterion_reliability`);
-otherwise the last epoch is (recorded in the run's ``selection``). Why the default: the issue's measurements showed the fixed schedule stopping
-far too early on real data; a criterion that needs no anomalies lets a longer schedule keep its
-best epoch, and the recorded curve shows whether training was long enough (best epoch = last
-epoch: train longer). ``select_epoch="last"`` keeps the last weights (the official baseline's
-way); with ``val_fraction=0`` nothing is held out.
-
-**The cutoff chosen from the data** (chapter 9, beyond the paper). ``hf_cutoff_hz="auto"``
-(``asd run --set hf_cutoff_hz=auto``) gives every machine type its own cutoff, computed by the
-trainer from that type's *normal training clips only* with :func:`asdlib.augment.auto_cutoff`:
-the centre of the lowest mel band above which every band's between-clip variance of per-clip
-band means is at least its mean within-clip frame variance (the threshold 1 was fixed before any
-test score was seen). The cutoffs are recorded in the run (``config.json`` ``hf_cutoffs``, Hz
-per type; :func:`asdlib.augment.auto_cutoffs` recomputes them from an index). A shared encoder
-alters each clip above its own type's cutoff (:func:`cutoff_bin_table`). With
-``hf_role="suppression"`` the cutoff also applies at scoring time, to every clip alike, so
-``"auto"`` there needs ``encoder="per-type"``.
-
-**Presets** (:data:`PRESETS`, :func:`preset`): named groups of settings. ``dcase`` is the GPU
-recipe for real DCASE data (see :data:`PRESETS` for its sources).
+(``book/05_views.ipynb``: the views), chapter 6 (``book/06_contrastive.ipynb``: the contrastive
+methods) and chapter 7 (``book/07_dcase2020_results.ipynb``: the training-free references). A
+family owns its front end, builds its models, yields its training losses, represents a clip
+(``represent(features) -> [N, D]``) and names its scorer; :func:`method_for` is the registry.
+The trainer (:mod:`asdlib.train`) and the scorer (:mod:`asdlib.pipeline`) call these steps and
+never ask which method they have. Why the defaults are what they are: ``docs/design.md``.
 """
 from __future__ import annotations
 
@@ -60,52 +15,34 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
-from .features import FrontEndConfig
+from . import augment, losses
+from .augment import AUTO_CUTOFF, BAND_MODES, DEFAULT_CUTOFF_HZ, HF_ROLES
+from .data import SegmentDataset
+from .embedding import clip_embeddings, clip_statistics, reconstruction_scores
+from .features import FrontEndConfig, hz_to_mel_bin
+from .models import STEMS, AdaCosHead, ArcMarginHead, AutoEncoder, Encoder, ProjectionHead, stack_frames
+from .scoring import SCORERS, ErrorScorer, UnitScorer, make_scorer
 
-METHODS: tuple[str, ...] = ("ae", "contrastive", "contrastive-hf", "knn-stats", "gmm-stats")
-#: training-free references: statistics of each clip's log-mel against the normal training clips
-#: of the same machine ID / section (no model is trained; how DCASE papers calibrate a data set)
-TRAINING_FREE: tuple[str, ...] = ("knn-stats", "gmm-stats")
-#: the methods that train an encoder with two views
-CONTRASTIVE: tuple[str, ...] = ("contrastive", "contrastive-hf")
 #: contrastive losses (over two views) and margin classification losses (over machine IDs / sections)
 LOSSES: tuple[str, ...] = ("supcon", "ntxent", "arcface", "adacos")
 #: ``hf_band="high"`` is the paper's augmentation; ``"low"`` the control of chapter 9
 HF_BANDS: tuple[str, ...] = ("high", "low")
-#: epochs when ``epochs`` is not given
-DEFAULT_EPOCHS: dict[str, int] = {"ae": 100, "contrastive": 10, "contrastive-hf": 10, "knn-stats": 1,
-                                   "gmm-stats": 1}
-#: one encoder for all machine types of the data ("shared", outlier exposure over every (type, unit)),
-#: or one per machine type ("per-type"); ``ae`` and the training-free references are always per type
+#: one encoder for all machine types of the data ("shared": outlier exposure over every (type, unit)),
+#: or one per machine type ("per-type"); the autoencoder and the references are always per type
 ENCODERS: tuple[str, ...] = ("shared", "per-type")
-#: arithmetic of the contrastive methods' training steps: "float32" (default), or "bfloat16" for the
-#: encoder's and head's forward pass under ``torch.autocast`` (mixed precision: weights, optimiser,
-#: loss and batch statistics of the stem stay float32; scoring is always float32). On this project's
-#: 2-core CPU (AVX512-BF16) about 1.2x the float32 training steps per second when the two are timed
-#: side by side (``benchmarks/bench_train.py --precision bfloat16``), but one 10-epoch trainer run
-#: per precision took as long per epoch with two threads; not measured on a GPU. The book trains in
-#: float32; bfloat16's effect on the results is not measured here (the training loss of one run
-#: followed float32's to 0.01).
+#: arithmetic of an encoder's training forward pass: "float32", or "bfloat16" under ``torch.autocast``
+#: (weights, optimiser and loss stay float32; scoring is always float32)
 PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
-#: which weights a contrastive run keeps: the best epoch on held-out normal clips, or the last
+#: which weights an encoder run keeps: the best epoch on held-out normal clips, or the last
 SELECT_EPOCH: tuple[str, ...] = ("val", "last")
 #: front-end fields accepted as flat settings (``--set n_mels=128``)
 FRONTEND_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(FrontEndConfig))
-
-
-def default_frontend(method: str = "contrastive-hf") -> FrontEndConfig:
-    """The front end of ``method`` when none is given.
-
-    64 mels for the trained methods (BYOL-A's 64 bands: half the compute of the 128-band DCASE
-    front end; the official AE uses 64 too); the DCASE 128-mel front end for the training-free
-    references (the statistics the synthetic data's difficulty was calibrated with).
-    """
-    return FrontEndConfig() if method in TRAINING_FREE else FrontEndConfig(n_mels=64)
 
 
 @dataclass
@@ -114,8 +51,8 @@ class MethodConfig:
 
     method: str = "contrastive-hf"
     seed: int = 0
-    epochs: int | None = None  # None = DEFAULT_EPOCHS[method]
-    frontend: FrontEndConfig | None = None  # None = default_frontend(method)
+    epochs: int | None = None  # None = the method's default_epochs
+    frontend: FrontEndConfig | None = None  # None = the method's default front end
     # contrastive methods
     segment_frames: int = 64
     segments_per_clip: int = 4
@@ -126,14 +63,14 @@ class MethodConfig:
     temperature: float = 0.1
     width: int = 16
     depth: int = 4
-    stem: str = "patch"  # models.STEMS: "patch" (4x4 / 4 conv) or "conv-pool" (the ResNet stem of asdlib 0.1)
+    stem: str = "patch"  # models.STEMS: "patch" (4x4 / 4 conv) or "conv-pool" (a ResNet stem)
     precision: str = "float32"  # PRECISIONS: "bfloat16" trains the encoder's forward pass in bfloat16 autocast
     emb_dim: int = 128
     proj_dim: int = 64
     mixup_ratio: float = 0.4
     resize_crop: bool = True
     hf_mode: str = "gain"
-    hf_cutoff_hz: float | str = 2000.0  # Hz, or "auto": one cutoff per machine type (augment.auto_cutoff)
+    hf_cutoff_hz: float | str = DEFAULT_CUTOFF_HZ  # Hz, or "auto": one cutoff per machine type (augment.auto_cutoff)
     hf_p: float = 1.0
     hf_strength: float = 1.0
     hf_band: str = "high"
@@ -154,23 +91,21 @@ class MethodConfig:
     hf_cutoffs: dict | None = None
 
     def __post_init__(self) -> None:
-        _choice("method", self.method, METHODS)
+        family = family_of(self.method)
         if self.frontend is None:
-            self.frontend = default_frontend(self.method)
+            self.frontend = family.default_frontend()
         if isinstance(self.frontend, Mapping):
             self.frontend = FrontEndConfig(**self.frontend)
         if not isinstance(self.frontend, FrontEndConfig):
             raise ValueError(f"setting frontend must be a FrontEndConfig, got {self.frontend!r}")
         if self.epochs is None:
-            self.epochs = DEFAULT_EPOCHS[self.method]
-        contrastive = self.method in CONTRASTIVE
+            self.epochs = family.default_epochs
+        contrastive = family.encoder
         if self.encoder is None:
             self.encoder = "shared" if contrastive else "per-type"
         if self.select_epoch is None:
             self.select_epoch = "val" if contrastive else "last"
         _choice("encoder", self.encoder, ENCODERS)
-        from .models import STEMS
-
         _choice("stem", self.stem, STEMS)
         _choice("precision", self.precision, PRECISIONS)
         _choice("select_epoch", self.select_epoch, SELECT_EPOCH)
@@ -193,7 +128,7 @@ class MethodConfig:
                                       ("hf_p", 0.0, 1.0, False), ("hf_strength", 0.0, None, False),
                                       ("val_fraction", 0.0, 0.5, False)):
             setattr(self, name, _number(name, getattr(self, name), lo, hi, lo_open))
-        self._check_cutoff()
+        self._check_cutoff(family)
         if self.select_epoch == "val" and self.val_fraction == 0:
             raise ValueError("setting select_epoch='val' needs held-out clips: val_fraction must be > 0 "
                              "(or select_epoch='last')")
@@ -202,19 +137,14 @@ class MethodConfig:
                              "it needs select_epoch='val'")
         if not isinstance(self.resize_crop, bool):
             raise ValueError(f"setting resize_crop must be true or false, got {self.resize_crop!r}")
-        from .augment import BAND_MODES, HF_ROLES
-        from .scoring import SCORERS
-
         _choice("loss", self.loss, LOSSES)
         _choice("hf_mode", self.hf_mode, BAND_MODES)
         _choice("hf_band", self.hf_band, HF_BANDS)
         _choice("hf_role", self.hf_role, HF_ROLES)
         _choice("scorer", self.scorer, tuple(SCORERS))
 
-    def _check_cutoff(self) -> None:
+    def _check_cutoff(self, family: type["Method"]) -> None:
         """``hf_cutoff_hz``: a frequency in (0, f_max] or ``"auto"``; ``hf_cutoffs``: only with ``"auto"``."""
-        from .augment import AUTO_CUTOFF
-
         f_max = self.frontend.f_max
         if isinstance(self.hf_cutoff_hz, str):
             if self.hf_cutoff_hz != AUTO_CUTOFF:
@@ -231,7 +161,7 @@ class MethodConfig:
                 raise ValueError(f"setting hf_cutoffs must map machine types to Hz, got {self.hf_cutoffs!r}")
             self.hf_cutoffs = {str(k): _number(f"hf_cutoffs[{k!r}]", v, 0.0, f_max, True)
                                for k, v in sorted(self.hf_cutoffs.items())}
-        if (self.method == "contrastive-hf" and self.hf_cutoff_hz == AUTO_CUTOFF and self.hf_role == "suppression"
+        if (family.alters_band and self.hf_cutoff_hz == AUTO_CUTOFF and self.hf_role == "suppression"
                 and self.encoder != "per-type"):
             raise ValueError("setting hf_cutoff_hz='auto' with hf_role='suppression' needs encoder='per-type': "
                              "suppression applies one low-pass to every scored clip, and a shared encoder's types "
@@ -248,20 +178,7 @@ class MethodConfig:
     def relevant(self) -> dict:
         """The fields that influence this method (others are left out of the key)."""
         d = self.to_dict()
-        ae_only = {"ae_frames", "ae_batch_size"}
-        selection = {"encoder", "select_epoch", "val_fraction", "patience"}  # the contrastive methods' only
-        hf_only = {"hf_mode", "hf_cutoff_hz", "hf_p", "hf_strength", "hf_band", "hf_role"}
-        if self.method == "ae":
-            keep = {"method", "seed", "epochs", "frontend", "lr"} | ae_only
-        elif self.method == "knn-stats":
-            keep = {"method", "frontend", "k", "scorer"}
-        elif self.method == "gmm-stats":
-            keep = {"method", "frontend", "seed", "gmm_components"}
-        else:
-            keep = set(d) - ae_only - {"gmm_components"} - (hf_only if self.method == "contrastive" else set())
-        if self.method not in CONTRASTIVE:
-            keep -= selection
-        keep.discard("hf_cutoffs")  # resolved from the data, which the run's fingerprint covers
+        keep = family_of(self.method).relevant_settings(set(d)) - {"hf_cutoffs"}  # hf_cutoffs: from the data
         return {k: v for k, v in d.items() if k in keep}
 
     def key(self) -> str:
@@ -309,7 +226,6 @@ def method_config(method: str, **overrides: Any) -> MethodConfig:
         raise ValueError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(names)}")
     fe_over = {k: overrides.pop(k) for k in list(overrides) if k in FRONTEND_FIELDS}
     if fe_over:
-        _choice("method", method, METHODS)
         try:
             overrides["frontend"] = dataclasses.replace(default_frontend(method), **fe_over)
         except (ValueError, TypeError) as err:
@@ -319,23 +235,8 @@ def method_config(method: str, **overrides: Any) -> MethodConfig:
 
 # --------------------------------------------------------------------------- presets
 #: Named groups of settings (``asd run --preset NAME``; ``--set`` still overrides any of them).
-#:
-#: ``dcase``: the GPU recipe for real DCASE data, sized after two open systems that train one model
-#: for all machine types (their settings are cited here as published, not reproduced by us):
-#: STgram-MFN (github.com/liuyoude/STgram-MFN, ``config.yaml``: 128 mels, n_fft 1024, hop 512,
-#: batch 128, Adam lr 1e-4, ArcFace over every machine type x ID) and ASDKit
-#: (github.com/TakuyaFujimura/dcase-asd-toolkit: ``config/train/datamodule/basic.yaml`` batch 64,
-#: ``config/train/trainer/default.yaml`` 16 epochs, ``config/train/frontend/dis_multiresnet_1024.yaml``
-#: AdamW lr 1e-3, one model for all machines). Ours: one encoder shared by all machine types (classes:
-#: every machine type x ID / section); the DCASE 128-mel front end; batch 64, AdamW lr 1e-3; a wider
-#: encoder (width 64: about 4x the parameters of width 32, "width 64+ on a GPU" in
-#: :class:`asdlib.models.Encoder`); 64 epochs of 4 segments of 64 frames per clip (about 0.8 of a
-#: 313-frame clip per epoch, about 50 passes over the data, between ASDKit's 16 and STgram-MFN's 500),
-#: keeping the best epoch on held-out normal clips (``select_epoch="val"``, ``patience=16``). The loss
-#: stays this book's supervised contrastive loss (``--set loss=arcface`` / ``adacos`` for the margin
-#: losses of those systems). Measured here: that the preset resolves and trains on tiny synthetic
-#: data on CPU (``tests/test_shared.py``, one epoch). Not measured: its AUCs on real DCASE data and
-#: its run time on a GPU (no GPU was available while it was written).
+#: ``dcase``: a GPU recipe for real DCASE data, one encoder for every machine type, sized after
+#: STgram-MFN and ASDKit (their published settings and our choices: ``docs/design.md``).
 PRESETS: dict[str, dict[str, Any]] = {
     "dcase": {"method": "contrastive-hf", "encoder": "shared", "n_mels": 128, "width": 64, "depth": 4,
               "emb_dim": 128, "proj_dim": 64, "batch_size": 64, "lr": 1e-3, "weight_decay": 1e-4,
@@ -350,7 +251,7 @@ def preset_settings(name: str, method: str | None = None) -> tuple[str, dict[str
     settings = dict(PRESETS[name])
     chosen = method or settings.pop("method")
     settings.pop("method", None)
-    if chosen not in CONTRASTIVE:
+    if not family_of(chosen).encoder:
         raise ValueError(f"preset {name!r} configures a shared contrastive encoder; method {chosen!r} is not one "
                          f"of {', '.join(CONTRASTIVE)}")
     return chosen, settings
@@ -362,137 +263,362 @@ def preset(name: str, method: str | None = None, **overrides: Any) -> MethodConf
     return method_config(chosen, **{**settings, **overrides})
 
 
-# --------------------------------------------------------------------------- builders
-def build_optimizer(cfg: MethodConfig, params: list, device: torch.device | str = "cpu") -> torch.optim.Optimizer:
-    """The trainer's optimiser: Adam for ``ae`` (the DCASE baseline's), AdamW for the encoders.
 
-    Fused on the CPU and CUDA (one kernel per step for every parameter; the same update).
-    ``benchmarks/bench_train.py`` builds its optimiser here too, so it times what the trainer runs.
+
+# --------------------------------------------------------------------------- the families
+_AE_ONLY = frozenset({"ae_frames", "ae_batch_size"})
+_SELECTION = frozenset({"encoder", "select_epoch", "val_fraction", "patience"})
+_BAND = frozenset({"hf_mode", "hf_cutoff_hz", "hf_p", "hf_strength", "hf_band", "hf_role"})
+
+
+class Method:
+    """Base class of a method family; subclasses override the steps.
+
+    Args:
+        cfg: the run's settings.
+
+    After :meth:`build` (or :func:`asdlib.runs.load_run`), ``models`` holds the modules and
+    ``norm`` the pre-normalisation ``(mean, std)`` of the training clips (``None`` if unused).
     """
-    fused = torch.device(device).type in ("cpu", "cuda")
-    if cfg.method == "ae":
-        return torch.optim.Adam(params, lr=cfg.lr, fused=fused)
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
 
+    frontend_settings: dict = {"n_mels": 64}  # the default front end: FrontEndConfig(**this)
+    default_epochs = 1
+    trains = True  # has weights to optimise
+    encoder = False  # trains an encoder: may be shared by machine types, validated, in bfloat16
+    alters_band = False  # the spectrum augmentation of the paper (contrastive-hf)
 
-def build_models(cfg: MethodConfig, n_classes: int) -> dict[str, nn.Module]:
-    """The modules a run trains: ``{"ae"}``, ``{"encoder", "projector"}``, ``{"encoder", "head"}`` or none."""
-    from .models import AdaCosHead, ArcMarginHead, AutoEncoder, Encoder, ProjectionHead
+    def __init__(self, cfg: "MethodConfig") -> None:
+        self.cfg = cfg
+        self.models: dict[str, nn.Module] = {}
+        self.norm: tuple[float, float] | None = None
 
-    n_mels = cfg.frontend.n_mels
-    if cfg.method in TRAINING_FREE:
-        return {}
-    if cfg.method == "ae":
-        return {"ae": AutoEncoder(n_mels=n_mels, frames=cfg.ae_frames)}
-    enc = Encoder(n_mels=n_mels, width=cfg.width, depth=cfg.depth, emb_dim=cfg.emb_dim, stem=cfg.stem)
-    if cfg.loss in ("arcface", "adacos"):
-        if cfg.method == "contrastive-hf" and cfg.hf_role == "pseudo-anomaly":
-            n_classes *= 2  # one extra class per ID / section: its copies with altered high bands
-        if n_classes < 2:
-            raise ValueError(f"loss {cfg.loss!r} classifies machine IDs / sections and needs at least 2 of them "
-                             f"in the training data, found {n_classes}; use loss='supcon' or 'ntxent'")
-        head = ArcMarginHead(cfg.emb_dim, n_classes) if cfg.loss == "arcface" else AdaCosHead(cfg.emb_dim, n_classes)
-        return {"encoder": enc, "head": head}
-    return {"encoder": enc, "projector": ProjectionHead(cfg.emb_dim, hidden_dim=2 * cfg.proj_dim, out_dim=cfg.proj_dim)}
+    @classmethod
+    def default_frontend(cls) -> FrontEndConfig:
+        return FrontEndConfig(**cls.frontend_settings)
 
+    @classmethod
+    def relevant_settings(cls, names: set[str]) -> set[str]:
+        """Which of the setting ``names`` influence this family's results."""
+        raise NotImplementedError
 
-def build_scorer(cfg: MethodConfig, scorer: str | None = None):
-    """The scorer of a method's clip representations (:mod:`asdlib.scoring`); ``None`` for ``ae``.
+    def resolve(self, features: Sequence[np.ndarray], types: Sequence[str]) -> "MethodConfig":
+        """The settings with what is computed from the training clips filled in (default: none)."""
+        return self.cfg
 
-    ``knn-stats``: mean Euclidean distance to the ``k`` nearest normal training clips' statistics
-    of the same unit (with the ``scorer`` setting's domain handling when it is a ``knn-*``
-    scorer; ``"knn"`` otherwise); ``gmm-stats``: negative log-likelihood under a
-    ``gmm_components``-component diagonal Gaussian mixture of them; contrastive methods: the
-    ``scorer`` setting on embeddings (cosine distance). ``scorer`` replaces the setting (e.g. to
-    compare scorers on one run); the method's distance (Euclidean for the training-free
-    references, cosine for embeddings) and ``k`` are kept.
-    """
-    from .scoring import SCORERS, make_scorer
+    def build(self, n_classes: int) -> "Method":
+        """Make ``models`` for ``n_classes`` training classes (machine type x unit); returns ``self``."""
+        self.models = {}
+        return self
 
-    if cfg.method == "ae":
+    def optimizer(self, device: torch.device | str = "cpu") -> torch.optim.Optimizer:
+        """AdamW over ``models``' parameters, fused on CPU and CUDA."""
+        return torch.optim.AdamW(self._params(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay,
+                                 fused=_fused(device))
+
+    def _params(self) -> list:
+        return [p for m in self.models.values() for p in m.parameters()]
+
+    def views(self, norm: tuple[float, float] | None = None) -> augment.ViewPipeline | None:
+        """The view pipeline of the training batches (chapter 5); ``None`` for single-view methods."""
         return None
-    if scorer is not None and scorer not in SCORERS:
-        raise ValueError(f"unknown scorer {scorer!r}; choose one of {', '.join(SCORERS)}")
-    if cfg.method == "gmm-stats" and scorer is None:
-        return make_scorer("gmm", n_components=cfg.gmm_components, seed=cfg.seed)
-    name = scorer or cfg.scorer
-    if cfg.method == "knn-stats" and not name.startswith("knn"):
-        name = "knn"
-    if not name.startswith("knn"):
-        return make_scorer(name)
-    metric = "euclidean" if cfg.method in TRAINING_FREE else "cosine"
-    return make_scorer(name, k=cfg.k, metric=metric)
 
+    def training_data(self, features: Sequence[np.ndarray], labels: np.ndarray, note: str = "") -> tuple[Any, str]:
+        """What one epoch draws its batches from, and a phrase that counts it (for errors; ``note``
+        is added inside its parentheses)."""
+        raise NotImplementedError
 
-def build_views(cfg: MethodConfig, norm: tuple[float, float] | None = None):
-    """The view pipeline of ``cfg`` (chapter 5), applied to dB log-mel segments; ``None`` for other methods.
+    def steps_per_epoch(self, n_items: int) -> int:
+        return n_items // self.cfg.batch_size  # full batches only
 
-    log-mixup-exp -> (``contrastive-hf`` only) the spectrum augmentation in the reading
-    ``cfg.hf_role`` (``hf_band="high"``: the paper's; ``"low"``: the control) -> random resize
-    crop -> pre-normalisation with the training statistics ``norm`` (see
-    :func:`asdlib.augment.build_views`). With ``hf_cutoff_hz="auto"`` the band step has one
-    cutoff (:func:`fixed_cutoff`) or, when the machine types' cutoffs differ, none of its own:
-    every batch then passes each clip's cutoff band (:func:`cutoff_bin_table`) to
-    :meth:`~asdlib.augment.ViewPipeline.draw`.
-    """
-    from . import augment
+    batch_setting = "batch_size"
 
-    if cfg.method not in CONTRASTIVE:
+    def batch_losses(self, data: Any, views: Any, epoch: int, epoch_seed: int,
+                     device: torch.device) -> Iterator[tuple[torch.Tensor, int]]:
+        """One epoch's ``(loss, batch size)``, batch by batch; the trainer takes the optimiser step."""
+        raise NotImplementedError
+
+    def represent(self, features: Sequence[np.ndarray], device: torch.device | str = "cpu",
+                  paths: Sequence[str] | None = None) -> np.ndarray:
+        """One row per clip, ``[N, D]``: what the scorer compares (``paths`` name clips in errors)."""
+        raise NotImplementedError
+
+    def scorer(self, name: str | None = None) -> UnitScorer:
+        """The scorer of :meth:`represent`'s rows; ``name`` replaces the ``scorer`` setting."""
+        name = self._scorer_name(name)
+        if not name.startswith("knn"):
+            return make_scorer(name)
+        return make_scorer(name, k=self.cfg.k, metric=self.distance)
+
+    distance = "cosine"
+
+    def _scorer_name(self, name: str | None) -> str:
+        if name is not None and name not in SCORERS:
+            raise ValueError(f"unknown scorer {name!r}; choose one of {', '.join(SCORERS)}")
+        return name or self.cfg.scorer
+
+    def cutoff_bins(self, classes: Sequence[str]) -> torch.Tensor | None:
+        """Each class's cutoff band when the cutoff differs between machine types, else ``None``."""
         return None
-    band = None
-    if cfg.method == "contrastive-hf":
-        band = {"cutoff_hz": fixed_cutoff(cfg), "mode": cfg.hf_mode, "p": cfg.hf_p, "strength": cfg.hf_strength}
-    return augment.build_views(cfg.frontend, mixup={"ratio": cfg.mixup_ratio} if cfg.mixup_ratio > 0 else False,
-                               band=band, side=cfg.hf_band, hf_role=cfg.hf_role, crop=cfg.resize_crop,
-                               normalizer=norm)
 
 
-# --------------------------------------------------------------------------- the automatic cutoff
-def resolve_cutoffs(cfg: MethodConfig, features, types) -> MethodConfig:
-    """``cfg`` with ``hf_cutoffs`` filled when ``hf_cutoff_hz="auto"`` (else ``cfg`` itself).
+def _fused(device: torch.device | str) -> bool:
+    return torch.device(device).type in ("cpu", "cuda")
 
-    ``features`` are the log-mels (``cfg.frontend``) of the run's normal *training* clips and
-    ``types`` their machine types: :func:`asdlib.augment.cutoffs_by_type` gives one cutoff per
-    type (the rule: :func:`asdlib.augment.auto_cutoff`). The trainer calls this and records the
-    result in the run (``config.json``: ``hf_cutoffs``; ``model.pt``: the configuration).
-    """
-    from .augment import AUTO_CUTOFF, cutoffs_by_type
 
-    if cfg.method != "contrastive-hf" or cfg.hf_cutoff_hz != AUTO_CUTOFF:
-        return cfg
-    return dataclasses.replace(cfg, hf_cutoffs=cutoffs_by_type(features, types, cfg.frontend))
+class AutoEncoderMethod(Method):
+    """``ae``: the DCASE 2020 baseline, a dense autoencoder on 5-frame vectors; score = its error."""
+
+    default_epochs = 100
+    batch_setting = "ae_batch_size"
+
+    @classmethod
+    def relevant_settings(cls, names: set[str]) -> set[str]:
+        return {"method", "seed", "epochs", "frontend", "lr"} | _AE_ONLY
+
+    def build(self, n_classes: int) -> "Method":
+        self.models = {"ae": AutoEncoder(n_mels=self.cfg.frontend.n_mels, frames=self.cfg.ae_frames)}
+        return self
+
+    def optimizer(self, device: torch.device | str = "cpu") -> torch.optim.Optimizer:
+        """Adam, as the official baseline."""
+        return torch.optim.Adam(self._params(), lr=self.cfg.lr, fused=_fused(device))
+
+    def training_data(self, features, labels, note: str = "") -> tuple[Any, str]:
+        frames = self.cfg.ae_frames
+        data = torch.from_numpy(np.concatenate([stack_frames(f, frames) for f in features]).astype(np.float32))
+        return data, f"{len(data)} training vectors ({len(features)} clips x frames, ae_frames={frames}{note})"
+
+    def steps_per_epoch(self, n_items: int) -> int:
+        bs = self.cfg.ae_batch_size
+        return sum(1 for i in range(0, n_items, bs) if min(bs, n_items - i) >= 2)
+
+    def batch_losses(self, data, views, epoch, epoch_seed, device):
+        ae, bs = self.models["ae"], self.cfg.ae_batch_size
+        order = torch.randperm(len(data), generator=torch.Generator().manual_seed(epoch_seed))
+        for i in range(0, len(data), bs):
+            xb = data[order[i:i + bs]].to(device)
+            if len(xb) >= 2:
+                yield torch.nn.functional.mse_loss(ae(xb), xb), len(xb)
+
+    def represent(self, features, device="cpu", paths=None) -> np.ndarray:
+        """The clip's mean squared reconstruction error over its vectors, ``[N, 1]``."""
+        ae = self.models["ae"].to(device)
+        return reconstruction_scores(ae, features, self.cfg.ae_frames, paths=paths)[:, None]
+
+    def scorer(self, name: str | None = None) -> UnitScorer:
+        if name is not None:
+            raise ValueError(f"an 'ae' run, scored by reconstruction error; scorer={name!r} applies to the methods "
+                             "that score against a memory of training clips")
+        return ErrorScorer()
+
+
+class ContrastiveMethod(Method):
+    """``contrastive``: an encoder trained on two views of each clip (SupCon, NT-Xent or a margin head)."""
+
+    default_epochs = 10
+    encoder = True
+
+    @classmethod
+    def relevant_settings(cls, names: set[str]) -> set[str]:
+        return set(names) - _AE_ONLY - {"gmm_components"} - (set() if cls.alters_band else _BAND)
+
+    def head_classes(self, n_classes: int) -> int:
+        return n_classes
+
+    def build(self, n_classes: int) -> "Method":
+        cfg = self.cfg
+        enc = Encoder(n_mels=cfg.frontend.n_mels, width=cfg.width, depth=cfg.depth, emb_dim=cfg.emb_dim,
+                      stem=cfg.stem)
+        if cfg.loss in ("arcface", "adacos"):
+            n = self.head_classes(n_classes)
+            if n < 2:
+                raise ValueError(f"loss {cfg.loss!r} classifies machine IDs / sections and needs at least 2 of them "
+                                 f"in the training data, found {n}; use loss='supcon' or 'ntxent'")
+            head = ArcMarginHead(cfg.emb_dim, n) if cfg.loss == "arcface" else AdaCosHead(cfg.emb_dim, n)
+            self.models = {"encoder": enc, "head": head}
+        else:
+            self.models = {"encoder": enc, "projector": ProjectionHead(cfg.emb_dim, hidden_dim=2 * cfg.proj_dim,
+                                                                       out_dim=cfg.proj_dim)}
+        return self
+
+    def band(self) -> dict | None:
+        """The spectrum augmentation's arguments (``None``: none)."""
+        return None
+
+    def views(self, norm=None) -> augment.ViewPipeline:
+        """log-mixup-exp -> [band step] -> random resize crop -> pre-normalisation (chapter 5)."""
+        cfg = self.cfg
+        return augment.build_views(cfg.frontend, mixup={"ratio": cfg.mixup_ratio} if cfg.mixup_ratio > 0 else False,
+                                   band=self.band(), side=cfg.hf_band, hf_role=cfg.hf_role, crop=cfg.resize_crop,
+                                   normalizer=norm)
+
+    def scoring_steps(self) -> augment.ViewPipeline:
+        """What also applies to the scored windows: [band suppression], pre-normalisation."""
+        return augment.scoring_steps(self.cfg.frontend, self.norm)
+
+    def training_data(self, features, labels, note: str = "") -> tuple[Any, str]:
+        cfg = self.cfg
+        data = SegmentDataset(list(features), labels, segment_frames=cfg.segment_frames,
+                              segments_per_clip=cfg.segments_per_clip, seed=cfg.seed)
+        return data, (f"{len(data)} training segments ({len(features)} clips x "
+                      f"segments_per_clip={cfg.segments_per_clip}{note})")
+
+    def batch_losses(self, data, views, epoch, epoch_seed, device):
+        cfg, enc = self.cfg, self.models["encoder"]
+        n_classes = int(max(data.labels)) + 1  # labels are 0 .. n_classes - 1 (data.unit_labels)
+        bins_of = self.cutoff_bins_table
+        data.set_epoch(epoch)
+        loader = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                                             generator=torch.Generator().manual_seed(epoch_seed), num_workers=0)
+        autocast = torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16,
+                                  enabled=cfg.precision == "bfloat16")
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)  # dB log-mel; the view pipeline ends with the pre-normalisation
+            bins = None if bins_of is None else bins_of.to(device)[y]  # each clip's own type's cutoff band
+            v1, v2, vo = views.draw(x, cutoff_bins=bins)  # vo: altered copies of v2 (pseudo-anomaly), else None
+            parts, labels = [v1, v2], [y, y]
+            if vo is not None:
+                parts.append(vo)
+                labels.append(losses.outlier_labels(y, n_classes))
+            yy = torch.cat(labels)
+            if cfg.loss in ("arcface", "adacos"):  # margin classification of the views' machine IDs
+                with autocast:
+                    logits = self.models["head"](enc(torch.cat(parts)), yy)
+                loss = losses.classification_loss(logits.float(), yy)
+            else:
+                with autocast:
+                    z = self.models["projector"](enc(torch.cat(parts)))
+                z = z.float()
+                z1, z2, zo = z[: len(x)], z[len(x): 2 * len(x)], z[2 * len(x):]
+                if cfg.loss == "supcon" and vo is None:
+                    loss = losses.supcon(torch.stack([z1, z2], dim=1), y, temperature=cfg.temperature)
+                elif cfg.loss == "supcon":
+                    loss = losses.supcon(z, yy, temperature=cfg.temperature)
+                else:
+                    loss = losses.nt_xent(z1, z2, temperature=cfg.temperature,
+                                          negatives=zo if vo is not None else None)
+            yield loss, len(x)
+
+    cutoff_bins_table: torch.Tensor | None = None  # set by the trainer from cutoff_bins(classes)
+
+    def represent(self, features, device="cpu", paths=None, hop_frames: int | None = None) -> np.ndarray:
+        """The mean of the L2-normalised window embeddings, ``[N, emb_dim]`` (windows every
+        ``hop_frames``, default the ``test_hop_frames`` setting)."""
+        cfg = self.cfg
+        return clip_embeddings(self.models["encoder"].to(device), features, segment_frames=cfg.segment_frames,
+                               hop_frames=hop_frames or cfg.test_hop_frames, device=str(device),
+                               normalize=self.scoring_steps())
+
+
+class BandContrastiveMethod(ContrastiveMethod):
+    """``contrastive-hf``: the paper's views, which differ strongly above a cutoff (chapter 5)."""
+
+    alters_band = True
+
+    def head_classes(self, n_classes: int) -> int:
+        # hf_role "pseudo-anomaly": one extra class per ID / section, its copies with altered high bands
+        return 2 * n_classes if self.cfg.hf_role == "pseudo-anomaly" else n_classes
+
+    def band(self) -> dict:
+        cfg = self.cfg
+        return {"cutoff_hz": fixed_cutoff(cfg), "mode": cfg.hf_mode, "p": cfg.hf_p, "strength": cfg.hf_strength}
+
+    def scoring_steps(self) -> augment.ViewPipeline:
+        cfg = self.cfg
+        if cfg.hf_role != "suppression":
+            return augment.scoring_steps(cfg.frontend, self.norm)
+        return augment.scoring_steps(cfg.frontend, self.norm, suppress=True, cutoff_hz=fixed_cutoff(cfg), side=cfg.hf_band)
+
+    def resolve(self, features, types) -> "MethodConfig":
+        """With ``hf_cutoff_hz="auto"``: one cutoff per machine type from its training clips
+        (:func:`asdlib.augment.cutoffs_by_type`), recorded in ``hf_cutoffs``."""
+        if self.cfg.hf_cutoff_hz != AUTO_CUTOFF:
+            return self.cfg
+        return dataclasses.replace(self.cfg, hf_cutoffs=augment.cutoffs_by_type(features, types, self.cfg.frontend))
+
+    def cutoff_bins(self, classes):
+        cfg = self.cfg
+        if fixed_cutoff(cfg) is not None:
+            return None
+        if not cfg.hf_cutoffs:
+            raise ValueError("hf_cutoff_hz='auto' is not resolved yet: call resolve() with the training clips first")
+        types = [str(c).split("/", 1)[0] for c in classes]
+        missing = sorted(set(types) - set(cfg.hf_cutoffs))
+        if missing:
+            raise ValueError(f"hf_cutoffs has no cutoff for machine type(s) {missing}")
+        return torch.tensor([hz_to_mel_bin(cfg.hf_cutoffs[t], cfg.frontend) for t in types], dtype=torch.long)
+
+
+class StatisticsMethod(Method):
+    """A training-free reference: each clip's mean log-mel against the normal training clips' (chapter 7)."""
+
+    frontend_settings: dict = {}  # the DCASE 128-mel front end
+    trains = False
+    distance = "euclidean"
+
+    def represent(self, features, device="cpu", paths=None) -> np.ndarray:
+        """The mean of each mel band over time, ``[N, n_mels]``."""
+        return clip_statistics(features)
+
+
+class KNNStatsMethod(StatisticsMethod):
+    """``knn-stats``: mean Euclidean distance to the ``k`` nearest training clips' statistics."""
+
+    @classmethod
+    def relevant_settings(cls, names: set[str]) -> set[str]:
+        return {"method", "frontend", "k", "scorer"}
+
+    def _scorer_name(self, name: str | None) -> str:
+        name = super()._scorer_name(name)
+        return name if name.startswith("knn") else "knn"
+
+
+class GMMStatsMethod(StatisticsMethod):
+    """``gmm-stats``: negative log-likelihood under a diagonal Gaussian mixture of the statistics."""
+
+    @classmethod
+    def relevant_settings(cls, names: set[str]) -> set[str]:
+        return {"method", "frontend", "seed", "gmm_components"}
+
+    def scorer(self, name: str | None = None) -> UnitScorer:
+        if name is None:
+            return make_scorer("gmm", n_components=self.cfg.gmm_components, seed=self.cfg.seed)
+        return super().scorer(name)
+
+
+#: the registry: method name -> family
+FAMILIES: dict[str, type[Method]] = {"ae": AutoEncoderMethod, "contrastive": ContrastiveMethod,
+                                     "contrastive-hf": BandContrastiveMethod, "knn-stats": KNNStatsMethod,
+                                     "gmm-stats": GMMStatsMethod}
+METHODS: tuple[str, ...] = tuple(FAMILIES)
+#: the methods that train an encoder with two views
+CONTRASTIVE: tuple[str, ...] = tuple(n for n, f in FAMILIES.items() if f.encoder)
+#: the training-free references (no model is trained)
+TRAINING_FREE: tuple[str, ...] = tuple(n for n, f in FAMILIES.items() if not f.trains)
+#: epochs when ``epochs`` is not given
+DEFAULT_EPOCHS: dict[str, int] = {n: f.default_epochs for n, f in FAMILIES.items()}
+
+
+def family_of(method: str) -> type[Method]:
+    """The family class of a method name (a clear error for an unknown one)."""
+    _choice("method", method, tuple(FAMILIES))
+    return FAMILIES[method]
+
+
+def method_for(cfg: "MethodConfig") -> Method:
+    """The method object of a configuration (models not built yet)."""
+    return FAMILIES[cfg.method](cfg)
+
+
+def default_frontend(method: str = "contrastive-hf") -> FrontEndConfig:
+    """The front end of ``method`` when none is given (64 mels; the references: the DCASE 128)."""
+    return family_of(method).default_frontend()
 
 
 def fixed_cutoff(cfg: MethodConfig) -> float | None:
     """The one cutoff (Hz) of ``cfg``'s band step: ``hf_cutoff_hz``, or the common value of the
-    resolved ``hf_cutoffs``; ``None`` when the cutoff is per clip (``"auto"`` with cutoffs that
-    differ between machine types, or not resolved yet)."""
-    from .augment import AUTO_CUTOFF
-
+    resolved ``hf_cutoffs``; ``None`` when it differs between machine types or is not resolved."""
     if cfg.hf_cutoff_hz != AUTO_CUTOFF:
         return float(cfg.hf_cutoff_hz)
     values = set((cfg.hf_cutoffs or {}).values())
     return float(values.pop()) if len(values) == 1 else None
-
-
-def cutoff_bin_table(cfg: MethodConfig, classes) -> "torch.Tensor | None":
-    """The cutoff band of every class (``"type/unit"``, :func:`asdlib.data.unit_labels`), ``[n_classes]``,
-    for a run whose cutoff is per clip (:func:`fixed_cutoff` is ``None``); ``None`` otherwise.
-
-    ``table[y]`` gives the ``cutoff_bins`` of a batch with labels ``y``: each clip is augmented
-    above its own machine type's cutoff.
-    """
-    import torch
-
-    from .features import hz_to_mel_bin
-
-    if cfg.method != "contrastive-hf" or fixed_cutoff(cfg) is not None:
-        return None
-    if not cfg.hf_cutoffs:
-        raise ValueError("hf_cutoff_hz='auto' is not resolved yet: call methods.resolve_cutoffs with the "
-                         "training clips first")
-    types = [str(c).split("/", 1)[0] for c in classes]
-    missing = sorted(set(types) - set(cfg.hf_cutoffs))
-    if missing:
-        raise ValueError(f"hf_cutoffs has no cutoff for machine type(s) {missing}")
-    return torch.tensor([hz_to_mel_bin(cfg.hf_cutoffs[t], cfg.frontend) for t in types], dtype=torch.long)

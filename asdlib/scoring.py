@@ -69,7 +69,6 @@ from sklearn.metrics import pairwise_distances
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 
-from .data import sliding_windows
 
 __all__ = [
     "UnitScorer",
@@ -81,7 +80,8 @@ __all__ = [
     "SCORERS",
     "DOMAIN_SCORERS",
     "make_scorer",
-    "clip_embeddings",
+    "ErrorScorer",
+    "unit_keys",
 ]
 
 _GLOBAL = "<global>"
@@ -702,142 +702,22 @@ def make_scorer(name: str, **kw: object) -> UnitScorer:
     return SCORERS[key](**kw)
 
 
-# --------------------------------------------------------------------------------------------
-# clip embeddings from an encoder
-# --------------------------------------------------------------------------------------------
-def _as_clip(feature: object, i: int) -> torch.Tensor:
-    """Check one ``[M, T]`` feature and return it as a float32 tensor."""
-    t = feature if isinstance(feature, torch.Tensor) else torch.as_tensor(np.asarray(feature))
-    if t.ndim == 3 and t.shape[0] == 1:
-        t = t[0]
-    if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] == 0:
-        raise ValueError(f"features[{i}]: expected a non-empty [M, T] log-mel, got shape {tuple(t.shape)}")
-    return t.detach().to(torch.float32)
+class ErrorScorer(UnitScorer):
+    """The representation is the score: an autoencoder's reconstruction error ``[N, 1]`` per clip.
 
-
-def _embedding_output(out: object) -> torch.Tensor:
-    """The ``[B, D]`` embedding from an encoder output (a tensor, or the first item of a tuple)."""
-    if isinstance(out, (tuple, list)):
-        out = out[0]
-    if not isinstance(out, torch.Tensor) or out.ndim != 2:
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ValueError(f"encoder: expected an output of shape [B, D], got {shape}")
-    return out
-
-
-def clip_embeddings(
-    encoder: torch.nn.Module,
-    features: Sequence[np.ndarray | torch.Tensor],
-    segment_frames: int = 64,
-    hop_frames: int = 32,
-    batch_size: int = 256,
-    device: str | torch.device = "cpu",
-    normalize: Callable[[torch.Tensor], torch.Tensor] | None = None,
-) -> np.ndarray:
-    """One embedding per clip: the mean of its L2-normalised window embeddings, ``[N, D]``.
-
-    Each ``[M, T]`` clip is cut into windows of ``segment_frames`` frames every ``hop_frames``
-    (``Tensor.unfold`` over time; short clips are padded by repetition, and a last window aligned
-    to the clip's end covers any tail). Windows ``[B, 1, M, S]`` go through ``normalize`` (the
-    trainer's pre-normalisation) when given, then through ``encoder`` in eval mode under
-    ``torch.no_grad()``; the encoder must already be on ``device``. Its training/eval mode is
-    restored afterwards.
+    ``train_scores`` gives the training clips' own errors (in-sample, as the official baseline).
     """
-    if segment_frames < 1 or hop_frames < 1 or batch_size < 1:
-        raise ValueError(
-            f"segment_frames, hop_frames and batch_size must be >= 1, got {segment_frames}, {hop_frames}, {batch_size}"
-        )
-    if len(features) == 0:
-        raise ValueError("features: empty list, nothing to embed")
-    clips = [_as_clip(f, i) for i, f in enumerate(features)]
-    n_mels = {c.shape[0] for c in clips}
-    if len(n_mels) != 1:
-        raise ValueError(f"features: all clips need the same number of mel bins, got {sorted(n_mels)}")
-    windows = [sliding_windows(c, segment_frames, hop_frames) for c in clips]
-    owner = torch.cat([torch.full((w.shape[0],), i, dtype=torch.long) for i, w in enumerate(windows)])
-    all_windows = torch.cat(windows)
-    was_training = encoder.training
-    encoder.eval()
-    parts = []
-    try:
-        with torch.no_grad():
-            for start in range(0, all_windows.shape[0], batch_size):
-                batch = all_windows[start:start + batch_size].to(device)
-                if normalize is not None:
-                    batch = normalize(batch)
-                emb = _embedding_output(encoder(batch))
-                parts.append(F.normalize(emb.float(), dim=1).cpu())
-    finally:
-        encoder.train(was_training)
-    emb = torch.cat(parts)
-    sums = torch.zeros(len(clips), emb.shape[1]).index_add_(0, owner, emb)
-    counts = torch.bincount(owner, minlength=len(clips)).clamp_min(1).unsqueeze(1)
-    return (sums / counts).numpy().astype(np.float32)
+
+    def _fit_one(self, x: np.ndarray) -> None:
+        return None
+
+    def _score_one(self, model: None, x: np.ndarray) -> np.ndarray:
+        return x[:, 0]
 
 
-# --------------------------------------------------------------------------------------------
-# the autoencoder baseline's scores (chapter 4)
-# --------------------------------------------------------------------------------------------
-def frame_errors(model: torch.nn.Module, logmel: np.ndarray, frames: int = 5) -> np.ndarray:
-    """Per-vector reconstruction error of one clip: mean squared error of each stacked vector.
-
-    ``logmel`` is ``[M, T]``; vectors come from :func:`asdlib.models.stack_frames`, so the
-    result has ``T - frames + 1`` values; their mean is the clip's score
-    (:func:`reconstruction_scores`). Chapter 4 plots them over time.
-    """
-    from .models import stack_frames
-
-    x = torch.from_numpy(stack_frames(np.asarray(logmel), frames).astype(np.float32))
-    if x.shape[0] == 0:
-        raise ValueError(f"frame_errors: the clip has {np.shape(logmel)[-1]} frames, fewer than frames={frames}")
-    param = next(model.parameters(), None)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            x = x.to(param.device if param is not None else "cpu")
-            err = ((model(x) - x) ** 2).mean(dim=1)
-    finally:
-        model.train(was_training)
-    return err.double().cpu().numpy()
-
-
-def reconstruction_scores(model: torch.nn.Module, features: Sequence[np.ndarray], frames: int = 5,
-                          paths: Sequence[str] | None = None) -> np.ndarray:
-    """The official baseline's anomaly score per clip: mean squared error over all its vectors.
-
-    A clip too short for one ``frames``-frame vector is an error that names its file (``paths``).
-    """
-    from .models import reconstruction_error, stack_frames
-
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    out = np.empty(len(features), dtype=float)
-    for i, f in enumerate(features):
-        vectors = stack_frames(f, frames)
-        if vectors.shape[0] == 0:
-            name = paths[i] if paths is not None else f"features[{i}]"
-            raise ValueError(f"{name}: the clip has {np.shape(f)[-1]} log-mel frames, fewer than the "
-                             f"{frames} frames (ae_frames) one autoencoder vector needs; it is too short to score")
-        out[i] = reconstruction_error(model, torch.from_numpy(vectors.astype(np.float32)).to(device))
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# training-free references (chapter 7)
-# --------------------------------------------------------------------------------------------
-def clip_statistics(features: Sequence[np.ndarray]) -> np.ndarray:
-    """Per-clip statistics ``[N, M]``: the mean of each mel band's log-mel over time.
-
-    The representation of the training-free references ``knn-stats`` / ``gmm-stats``
-    (:mod:`asdlib.methods`), and of the 1-NN detector the synthetic data was calibrated with.
-    """
-    if len(features) == 0:
-        raise ValueError("features: empty list, nothing to summarise")
-    rows = []
-    for i, f in enumerate(features):
-        arr = np.asarray(f, dtype=np.float64)
-        if arr.ndim != 2 or arr.shape[1] == 0:
-            raise ValueError(f"features[{i}]: expected a non-empty [M, T] log-mel, got shape {arr.shape}")
-        rows.append(arr.mean(axis=1))
-    return np.stack(rows).astype(np.float32)
+def unit_keys(types: Sequence[object], units: Sequence[object]) -> list[str]:
+    """The scorer's group of each clip: ``"<machine type>/<unit>"`` (unit names repeat across types)."""
+    types, units = list(types), list(units)
+    if len(types) != len(units):
+        raise ValueError(f"unit_keys: {len(types)} machine types but {len(units)} units")
+    return [f"{t}/{u}" for t, u in zip(types, units)]

@@ -125,3 +125,12 @@ def describe() -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     rows += [f"| `{k}` | `{d}` | {m} |" for k, (d, m) in VARIABLES.items()]
     return "\n".join(rows)
+
+
+def project_root() -> Path | None:
+    """The asd-book checkout containing the current directory, if any."""
+    here = Path.cwd().resolve()
+    for p in (here, *here.parents):
+        if (p / "_toc.yml").exists() and (p / "asdlib").is_dir():
+            return p
+    return None

@@ -34,7 +34,8 @@ __all__ = ["Run", "EXPERIMENTS", "CODE_MODULES", "RECOMPUTE_SAMPLE", "StoreError
            "load", "provenance", "run_record", "recompute", "read_run_files", "train_and_score", "live"]
 
 #: the modules whose code trains and scores a run: a change in any of them makes the store stale
-CODE_MODULES = ("augment", "data", "features", "losses", "methods", "models", "pipeline", "scoring", "train")
+CODE_MODULES = ("augment", "data", "embedding", "features", "losses", "methods", "models", "pipeline", "runs",
+                "scoring", "selection", "train")
 STORE_FORMAT = 1
 DIGITS = 7  # significant digits of a stored score (the embeddings are float32)
 
@@ -181,7 +182,7 @@ def store_dir() -> Path:
     given = results_dir()
     if given is not None:
         return given
-    from .book import project_root
+    from .settings import project_root
 
     here = Path(__file__).resolve().parents[1]
     if (here / "_toc.yml").exists():
@@ -227,7 +228,7 @@ def real_toycar_root() -> Path | None:
     given = real_toycar_dir()
     if given is not None:
         return given if given.is_dir() else None
-    from .book import project_root
+    from .settings import project_root
 
     from .settings import data_dir
 
@@ -359,14 +360,13 @@ def _selection(out: Path) -> dict:
 
 def auto_choices(out: Path) -> dict:
     """knn-auto's choice and domain imbalance per memory of a run (training clips only)."""
-    from .methods import build_scorer
-    from .pipeline import load_memory, load_run
-    from .train import unit_keys
+    from .runs import load_memory, load_run
+    from .scoring import unit_keys
 
     found = {}
     for mem_path in sorted(out.glob("*/memory.npz")):
         run = load_run(mem_path.parent)
-        scorer = build_scorer(run["config"])
+        scorer = run["method"].scorer()
         if not hasattr(scorer, "CANDIDATES"):
             continue
         mem = load_memory(mem_path.parent)
@@ -376,12 +376,50 @@ def auto_choices(out: Path) -> dict:
     return found
 
 
+# --------------------------------------------------------------------------- cached trainings
+def run_key(df: pd.DataFrame, method: str, machines: Iterable[str] | None, **overrides) -> str:
+    """Cache key of a run: asdlib, its training code, front-end revision, configuration, machine types, data."""
+    from .data import fingerprint
+    from .features import FRONTEND_REVISION
+    from .methods import method_config
+
+    cfg = method_config(method, **overrides)
+    types = sorted(machines) if machines else sorted(df["machine_type"].unique())
+    used = df[df["machine_type"].isin(types)]
+    payload = {"asdlib": __version__, "code": code_fingerprint(), "frontend": FRONTEND_REVISION, "config": cfg.relevant(),
+               "types": types, "data": fingerprint(used)}
+    return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cached_run(df: pd.DataFrame, method: str, machines: Iterable[str] | None = None, progress: bool = False,
+               **overrides) -> tuple[pd.DataFrame, Path]:
+    """Results of ``method`` on ``df`` (an index), trained once and reused while nothing changed.
+
+    Returns ``(results, run_dir)``; ``run_dir/scores.csv`` holds the per-clip scores.
+    """
+    from .files import locked
+    from .pipeline import run_pipeline
+    from .settings import cache_dir
+
+    machines = list(machines) if machines else None
+    key = run_key(df, method, machines, **overrides)
+    out = cache_dir() / "runs" / f"{method}-{key}"
+    done = out / "results.csv"
+    if done.exists():
+        return pd.read_csv(done), out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with locked(out.parent / f"{out.name}.lock", what=f"the cached run {out.name}"):  # two notebooks computing the same run wait for each other
+        if done.exists():
+            return pd.read_csv(done), out
+        results = run_pipeline(df, method, out, machines=machines, progress=progress, **overrides)
+    return results, out
+
+
 def train_and_score(run: Run, df: pd.DataFrame, progress: bool = False) -> tuple[pd.DataFrame, Path, pd.DataFrame]:
     """Train ``run`` on the index ``df`` (or reuse a cached training) and score its test clips.
 
     Returns ``(subset of df it used, run_pipeline folder, scores)``.
     """
-    from .book import cached_run
     from .pipeline import run_dir_for, score
 
     sub = _subset(df, run)

@@ -629,13 +629,10 @@ def hide_labels(root: str | os.PathLike[str], out_root: str | os.PathLike[str],
                     attrs[keep].to_csv(tmp / mt / table.name, index=False)
         gt = pd.DataFrame(rows, columns=GROUND_TRUTH_COLUMNS + ["original"]).sort_values(
             ["machine_type", "unit", "file"], kind="stable")
-        gt_tmp = gt_path.with_name(f".{gt_path.name}.tmp{os.getpid()}")
-        gt.to_csv(gt_tmp, index=False)
-        replace_tree(tmp, out)
-        os.replace(gt_tmp, gt_path)
+        with atomic_path(gt_path) as gt_tmp:  # the list replaces the old one only once the folder is in place
+            gt.to_csv(gt_tmp, index=False)
+            replace_tree(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        for leftover in gt_path.parent.glob(f".{gt_path.name}.tmp*"):
-            leftover.unlink(missing_ok=True)
         raise
     return gt_path

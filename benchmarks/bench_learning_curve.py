@@ -29,7 +29,7 @@ under ``$ASD_CACHE/synth``; the full scale takes a long time to generate on a CP
 
 Measured 2026-11-29 on the 2-core CPU, ``--sizes 32 64 128 --threads 2`` (all six types, seeds
 0 1 2, the ``study`` scale; 823 s of wall time), with asdlib 0.3.0's epoch rule (the margin's best
-epoch only when it is reliable, :func:`asdlib.train.criterion_reliability`). Every synthetic clip
+epoch only when it is reliable, :func:`asdlib.selection.criterion_reliability`). Every synthetic clip
 is seeded by its own index, so the ``study`` set's first 64 training clips per ID and its test
 clips are the book-scale set's: the rows at 32 and 64 equal chapter 10's. Mean AUC over types
 (%), 95 % interval over test clips and seeds:

@@ -1,10 +1,10 @@
 """Training throughput (segments/s, AE vectors/s) and scoring latency per 10 s clip, on the CPU.
 
-One *training step* here is what the trainer's epoch loops do (``asdlib.train._contrastive_epoch``
-and ``_ae_epoch``), written with the public API so that this file also runs against older
+One *training step* here is what the trainer's epoch loop does (``asdlib.train._epoch`` over a
+method's ``batch_losses``), written with the public API so that this file also runs against older
 checkouts: a batch from a ``DataLoader`` over a :class:`asdlib.data.SegmentDataset` (64 clips of
-313 frames, 4 segments each), the method's view pipeline (``methods.build_views``), encoder and
-projection head (``methods.build_models``) on both views, SupCon, backward, AdamW step. For
+313 frames, 4 segments each), the method's view pipeline (``Method.views``), encoder and
+projection head (``Method.build``) on both views, SupCon, backward, AdamW step. For
 ``ae``: a shuffled batch of 512 stacked-frame vectors, MSE, backward, Adam step. Segments/s
 counts the batch's segments (64 per step, each seen in two views), as the trainer's epochs do.
 
@@ -16,9 +16,9 @@ before a speed change, ``git worktree add ../asd-base <commit>``) in the same pr
 alternating rounds, and prints the ratio ``this / DIR`` (> 1: this checkout is faster).
 Issue 9 asks for >= 2x the training throughput of commit ``aec4820`` on the same machine.
 
-The optimiser is each checkout's own trainer's (``methods.build_optimizer``: fused AdamW; checkouts from
+The optimiser is each checkout's own trainer's (``Method.optimizer``: fused AdamW; checkouts from
 before it existed: plain AdamW, as their trainer). ``--precision bfloat16`` times this checkout's
-encoders in bfloat16 mixed precision (``methods.PRECISIONS``, the trainer's ``train.autocast``).
+encoders in bfloat16 mixed precision (``methods.PRECISIONS``, ``torch.autocast``).
 
 Measured 2026-11-29 on the 2-core machine against a checkout of ``aec4820`` (``--rounds 15 --compare``),
 wall-clock segments/s of ``contrastive`` / ``contrastive-hf``: one thread, five runs: this checkout
@@ -89,8 +89,12 @@ class ContrastiveBench:
         methods, data, losses = _sub(lib, "methods"), _sub(lib, "data"), _sub(lib, "losses")
         self.cfg = cfg = methods.method_config(method, **({"precision": precision} if precision else {}))
         train = _sub(lib, "train")  # the trainer's precision context, where the checkout has one
-        self.autocast = ((lambda: train.autocast(cfg, torch.device("cpu"))) if hasattr(train, "autocast")
-                         else contextlib.nullcontext)
+        if hasattr(methods, "method_for"):
+            self.autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bfloat16")
+        elif hasattr(train, "autocast"):
+            self.autocast = lambda: train.autocast(cfg, torch.device("cpu"))
+        else:
+            self.autocast = contextlib.nullcontext
         self.losses = losses
         rng = np.random.default_rng(0)
         feats = [(rng.standard_normal((cfg.frontend.n_mels, FRAMES)) * 12 - 45).astype(np.float32)
@@ -99,10 +103,14 @@ class ContrastiveBench:
         self.data = data.SegmentDataset(feats, labels, segment_frames=cfg.segment_frames,
                                         segments_per_clip=SEGMENTS_PER_CLIP, seed=0)
         torch.manual_seed(0)
-        self.models = methods.build_models(cfg, n_classes)
-        params = [p for m in self.models.values() for p in m.parameters()]
-        self.opt = optimizer(methods, cfg, params)
-        self.views = methods.build_views(cfg, (-45.0, 12.0))
+        if hasattr(methods, "method_for"):  # the method object builds its models, optimiser and views
+            method = methods.method_for(cfg).build(n_classes)
+            self.models, self.opt, self.views = method.models, method.optimizer("cpu"), method.views((-45.0, 12.0))
+        else:
+            self.models = methods.build_models(cfg, n_classes)
+            params = [p for m in self.models.values() for p in m.parameters()]
+            self.opt = optimizer(methods, cfg, params)
+            self.views = methods.build_views(cfg, (-45.0, 12.0))
         self.epoch = 0
 
     def epoch_time(self) -> tuple[float, float, int]:
@@ -176,6 +184,8 @@ def throughput(benches: dict, rounds: int) -> dict[str, dict]:
 def scoring_rows(lib: ModuleType, repeat: int) -> list[tuple[str, str, str]]:
     """Scoring latency per 10 s clip: wave -> log-mel -> embedding -> 1-NN, and the AE's error."""
     features, models, scoring, methods = (_sub(lib, n) for n in ("features", "models", "scoring", "methods"))
+    embed_clips = (scoring.clip_embeddings if hasattr(scoring, "clip_embeddings")  # older checkouts
+                   else _sub(lib, "embedding").clip_embeddings)
 
     def timed(fn) -> float:
         fn()
@@ -195,7 +205,7 @@ def scoring_rows(lib: ModuleType, repeat: int) -> list[tuple[str, str, str]]:
 
     def score_clip():
         feat = fe(wave).numpy()
-        emb = scoring.clip_embeddings(enc, [feat], segment_frames=cfg.segment_frames, hop_frames=cfg.test_hop_frames)
+        emb = embed_clips(enc, [feat], segment_frames=cfg.segment_frames, hop_frames=cfg.test_hop_frames)
         knn.score(emb, ["id_00"])
 
     ae = models.AutoEncoder().eval()

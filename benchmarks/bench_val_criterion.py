@@ -2,13 +2,13 @@
 
 Explained in chapter 6 (`book/06_contrastive.ipynb`, "the epoch kept"). The contrastive methods
 keep the epoch whose held-out *normal* training clips score best on the validation criterion
-(``select_epoch="val"``, :func:`asdlib.train.validation_criterion`): the mean margin
+(``select_epoch="val"``, :func:`asdlib.selection.validation_criterion`): the mean margin
 ``val_margin`` first, then the share ``val_acc`` of clips whose nearest training clip is of
 their own (machine type, unit). A criterion can only choose an epoch if its differences
 between epochs are larger than its sampling noise. This script measures that without any test
 clip. It trains each method and seed with the book's settings and reads the per-clip values
 behind both averages after every epoch from the run's ``validation.npz``
-(:func:`asdlib.train.validation_per_clip`). It then
+(:func:`asdlib.selection.validation_per_clip`). It then
 splits the held-out clips ``--halves`` times into two random halves, stratified by class, and
 reports for each criterion:
 
@@ -49,9 +49,9 @@ epochs within one of each other in 4-32 % of the splits. The margin's profile is
 2022 (``rho`` 0.91-0.99, the halves agree on the best epoch in every split), partly in 2020 for
 ``contrastive`` (0.30-0.60) and noise for ``contrastive-hf`` in 2020. Before this measurement the
 trainer ranked epochs by the share first. Now it ranks them by the margin first
-(:func:`asdlib.train._better`) and keeps that best epoch only when the margin's split-half
+(:func:`asdlib.selection.better`) and keeps that best epoch only when the margin's split-half
 reliability, stepped up to the whole set with the Spearman-Brown formula, is at least 0.7
-(:func:`asdlib.train.criterion_reliability`; ``rho`` above is the half-set correlation before that
+(:func:`asdlib.selection.criterion_reliability`; ``rho`` above is the half-set correlation before that
 step, so about 0.54 or more passes); otherwise it keeps the last epoch. The trainer draws its own
 random halves (100, seeded by the run's seed), so the value it records in the run's
 ``selection`` can differ a little from ``rho`` here.

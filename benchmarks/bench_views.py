@@ -1,7 +1,7 @@
 """How much more the two views differ above the spectrum augmentation's cutoff than below it.
 
 For every method, reading (``hf_role``) and band operation (``hf_mode``), the trainer's own view
-pipeline (``methods.build_views``: log-mixup-exp -> band augmentation -> random resize crop ->
+pipeline (``Method.views``: log-mixup-exp -> band augmentation -> random resize crop ->
 pre-normalisation) is run on batches of 64-frame segments, and the mean absolute difference
 between the paired views is compared above and below the cutoff (``augment.difference_ratio``,
 averaged over draws). Pairs: the positive pair ``first``/``second`` for every reading, and for
@@ -58,7 +58,8 @@ def view_ratios(cfg, feats: list[np.ndarray], draws: int = 8, batch: int = 64) -
     cutoff_bin = hz_to_mel_bin(cfg.hf_cutoff_hz, cfg.frontend)
     out: dict[str, list[tuple[float, float]]] = {}
     for d in range(draws):
-        pipe = methods.build_views(cfg, norm).manual_seed(d)
+        pipe = (methods.method_for(cfg).views(norm) if hasattr(methods, "method_for")
+                else methods.build_views(cfg, norm)).manual_seed(d)
         pipe(warm)  # an earlier batch fills the log-mixup-exp bank, as in training
         views = pipe.draw(xb)
         pairs = {"first/second": (views.first, views.second)}

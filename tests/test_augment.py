@@ -503,12 +503,12 @@ def synthetic_segments():
 
 
 def _ratios(method: str, data, draws: int = 3, **settings) -> dict[str, float]:
-    from asdlib.methods import build_views, method_config
+    from asdlib.methods import method_config, method_for
 
     norm, warm, xb, cb = data
     out: dict[str, list[float]] = {}
     for d in range(draws):
-        pipe = build_views(method_config(method, **settings), norm).manual_seed(d)
+        pipe = method_for(method_config(method, **settings)).views(norm).manual_seed(d)
         pipe(warm)
         v = pipe.draw(xb)
         out.setdefault("pair", []).append(A.difference_ratio(v.first, v.second, cb))

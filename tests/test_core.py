@@ -102,7 +102,7 @@ def test_every_setting_is_checked_at_construction(setting, value, message):
 def test_front_end_settings_go_into_the_one_front_end():
     cfg = methods.method_config("ae", n_mels=128, hop_length=256)
     assert cfg.frontend.n_mels == 128 and cfg.frontend.hop_length == 256
-    assert methods.build_models(cfg, 1)["ae"].input_dim == 128 * cfg.ae_frames
+    assert methods.method_for(cfg).build(1).models["ae"].input_dim == 128 * cfg.ae_frames
     assert methods.method_config("ae").epochs == methods.DEFAULT_EPOCHS["ae"]
     again = methods.MethodConfig.from_dict(cfg.to_dict())
     assert again == cfg and again.key() == cfg.key()

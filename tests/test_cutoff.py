@@ -101,13 +101,11 @@ def test_cutoffs_by_type_uses_each_types_clips():
 def test_auto_cutoffs_read_training_clips_only(tiny2020, monkeypatch, tmp_path):
     import shutil
 
-    import asdlib.features as F
-
     root = tmp_path / "copy"
     shutil.copytree(tiny2020, root)  # the test clips of this copy are overwritten below
     df = index(root)
-    seen = spy_on_load_features(monkeypatch, F)
-    before = A.auto_cutoffs(df, use_cache=False)
+    seen = spy_on_load_features(monkeypatch, A)
+    before = A.auto_cutoffs(df, methods.default_frontend(), use_cache=False)
     train_paths = set(df[(df.split == "train") & (df.label == "normal")]["path"].astype(str))
     assert seen and set(seen) == train_paths  # every normal training clip, nothing else
     assert set(before) == {"fan", "valve"}
@@ -115,7 +113,7 @@ def test_auto_cutoffs_read_training_clips_only(tiny2020, monkeypatch, tmp_path):
     rng = np.random.default_rng(0)
     for p in df[df.split == "test"]["path"]:
         sf.write(p, (0.9 * rng.uniform(-1, 1, 16000 * 2)).astype(np.float32), 16000, subtype="PCM_16")
-    assert A.auto_cutoffs(index(root), use_cache=False) == before
+    assert A.auto_cutoffs(index(root), methods.default_frontend(), use_cache=False) == before
 
 
 # ------------------------------------------------------------------ the setting
@@ -145,17 +143,17 @@ def test_hf_cutoff_hz_auto_is_a_checked_setting():
 def test_views_of_auto_cutoffs():
     fe = FrontEndConfig(n_mels=64)
     one = methods.MethodConfig(hf_cutoff_hz="auto", hf_cutoffs={"fan": 1000.0, "valve": 1000.0})
-    assert methods.fixed_cutoff(one) == 1000.0 and methods.cutoff_bin_table(one, ["fan/id_00"]) is None
-    assert methods.build_views(one).transforms[1].cutoff_bin == hz_to_mel_bin(1000.0, fe)
+    assert methods.fixed_cutoff(one) == 1000.0 and methods.method_for(one).cutoff_bins(["fan/id_00"]) is None
+    assert methods.method_for(one).views().transforms[1].cutoff_bin == hz_to_mel_bin(1000.0, fe)
     two = methods.MethodConfig(hf_cutoff_hz="auto", hf_cutoffs={"fan": 1000.0, "valve": 4000.0})
-    assert methods.fixed_cutoff(two) is None and methods.build_views(two).transforms[1].cutoff_bin is None
-    table = methods.cutoff_bin_table(two, ["fan/id_00", "fan/id_02", "valve/id_00"])
+    assert methods.fixed_cutoff(two) is None and methods.method_for(two).views().transforms[1].cutoff_bin is None
+    table = methods.method_for(two).cutoff_bins(["fan/id_00", "fan/id_02", "valve/id_00"])
     assert table.tolist() == [hz_to_mel_bin(1000.0, fe)] * 2 + [hz_to_mel_bin(4000.0, fe)]
     with pytest.raises(ValueError, match="not resolved yet"):
-        methods.cutoff_bin_table(methods.MethodConfig(hf_cutoff_hz="auto"), ["fan/id_00"])
+        methods.method_for(methods.MethodConfig(hf_cutoff_hz="auto")).cutoff_bins(["fan/id_00"])
     with pytest.raises(ValueError, match=r"no cutoff for machine type\(s\) \['pump'\]"):
-        methods.cutoff_bin_table(two, ["pump/id_00"])
-    assert methods.cutoff_bin_table(methods.MethodConfig(), ["fan/id_00"]) is None  # a fixed cutoff
+        methods.method_for(two).cutoff_bins(["pump/id_00"])
+    assert methods.method_for(methods.MethodConfig()).cutoff_bins(["fan/id_00"]) is None  # a fixed cutoff
 
 
 # ------------------------------------------------------------------ per-sample cutoffs in the views
@@ -227,7 +225,7 @@ def test_training_resolves_records_and_uses_the_cutoff_of_each_type(tiny2020, tm
     monkeypatch.setattr(A.ViewPipeline, "draw", draw)
     cfg = methods.method_config("contrastive-hf", hf_cutoff_hz="auto", **FAST)
     res = train(df, "all", cfg, tmp_path / "run", progress=False)
-    expected = A.auto_cutoffs(df)  # the public function gives the trainer's numbers
+    expected = A.auto_cutoffs(df, methods.default_frontend())  # the public function gives the trainer's numbers
     meta = json.loads((res.run_dir / "config.json").read_text())
     assert meta["hf_cutoffs"] == expected and meta["config"]["hf_cutoff_hz"] == "auto"
     saved = torch.load(res.run_dir / "model.pt", map_location="cpu", weights_only=False)["config"]
@@ -243,26 +241,25 @@ def test_training_resolves_records_and_uses_the_cutoff_of_each_type(tiny2020, tm
 
 
 def test_a_shared_encoder_gives_each_clip_its_types_cutoff(tiny2020, tmp_path, monkeypatch):
-    import asdlib.train as tr
-
     df = index(tiny2020)
-    real_resolve = tr.resolve_cutoffs
+    cls = methods.BandContrastiveMethod
+    real_resolve, real_bins = cls.resolve, cls.cutoff_bins
     fake = {"fan": float(mel_frequencies(FrontEndConfig(n_mels=64))[20]),
             "valve": float(mel_frequencies(FrontEndConfig(n_mels=64))[45])}
 
-    def resolve(cfg, feats, types):  # two different cutoffs, whatever the tiny data says
-        out = real_resolve(cfg, feats, types)
+    def resolve(self, feats, types):  # two different cutoffs, whatever the tiny data says
+        out = real_resolve(self, feats, types)
         return methods.MethodConfig.from_dict({**out.to_dict(), "hf_cutoffs": fake})
 
-    monkeypatch.setattr(tr, "resolve_cutoffs", resolve)
-    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
-    real_epoch = tr._contrastive_epoch
+    seen: list[torch.Tensor] = []
 
-    def epoch(models, opt, data, views, cfg, dev, ep, seed, out, cutoff_bins=None):
-        seen.append(cutoff_bins)
-        return real_epoch(models, opt, data, views, cfg, dev, ep, seed, out, cutoff_bins)
+    def bins(self, classes):  # the table the trainer gives the batches
+        table = real_bins(self, classes)
+        seen.append(table)
+        return table
 
-    monkeypatch.setattr(tr, "_contrastive_epoch", epoch)
+    monkeypatch.setattr(cls, "resolve", resolve)
+    monkeypatch.setattr(cls, "cutoff_bins", bins)
     res = train(df, "all", methods.method_config("contrastive-hf", hf_cutoff_hz="auto", **FAST), tmp_path / "r",
                 progress=False)
     meta = json.loads((res.run_dir / "config.json").read_text())
@@ -295,7 +292,7 @@ def test_asd_run_with_an_automatic_cutoff(tiny2020, tmp_path):
                    "--epochs", 1, "--out", tmp_path / "good", "--quiet", *fast)
     assert rc == 0, err
     meta = json.loads((tmp_path / "good" / "_shared" / "config.json").read_text())
-    assert meta["hf_cutoffs"] == A.auto_cutoffs(index(tiny2020))
+    assert meta["hf_cutoffs"] == A.auto_cutoffs(index(tiny2020), methods.default_frontend())
     assert (tmp_path / "good" / "scores.csv").exists()
 
 
@@ -307,9 +304,9 @@ def test_suppression_with_an_automatic_cutoff_scores_with_the_types_cutoff(tiny2
                                 **FAST)
     res = train(df, "fan", cfg, tmp_path / "fan", progress=False)
     run = load_run(res.run_dir)
-    fan_hz = A.auto_cutoffs(df, machine_types=["fan"])["fan"]
+    fan_hz = A.auto_cutoffs(df, methods.default_frontend(), machine_types=["fan"])["fan"]
     assert run["config"].hf_cutoffs == {"fan": fan_hz}
-    steps = methods.build_views(run["config"], run["norm"]).scoring_transform().transforms
+    steps = run["method"].scoring_steps().transforms
     assert [type(t).__name__ for t in steps] == ["BandSuppress", "PreNormalize"]
     assert steps[0].cutoff_hz == fan_hz and steps[0].cutoff_bin == hz_to_mel_bin(fan_hz, cfg.frontend)
     assert len(score(res.run_dir, df)) == int(((df.machine_type == "fan") & (df.split == "test")).sum())

@@ -54,9 +54,9 @@ def test_stem_setting_builds_its_stem() -> None:
     cfg = methods.method_config("contrastive")
     assert cfg.stem == "patch"
     assert methods.MethodConfig.from_dict(cfg.to_dict()).stem == "patch"
-    enc = methods.build_models(methods.method_config("contrastive", stem="conv-pool"), 3)["encoder"]
+    enc = methods.method_for(methods.method_config("contrastive", stem="conv-pool")).build(3).models["encoder"]
     assert enc.stem[0].kernel_size == (3, 3) and isinstance(enc.stem[2], nn.MaxPool2d)
-    assert methods.build_models(cfg, 3)["encoder"].stem[0].kernel_size == (4, 4)
+    assert methods.method_for(cfg).build(3).models["encoder"].stem[0].kernel_size == (4, 4)
     with pytest.raises(ValueError, match="stem"):
         methods.method_config("contrastive", stem="vit")
 
@@ -406,7 +406,7 @@ def tiny2020(tmp_path_factory):
                                        ("pseudo-anomaly", "arcface"), ("suppression", "supcon"),
                                        ("invariance", "adacos")])
 def test_hf_roles_train_and_score(tiny2020, tmp_path, monkeypatch, role, loss) -> None:
-    # the trainer's loss wiring of each reading (train._contrastive_epoch, methods.build_models, pipeline.score)
+    # the trainer's loss wiring of each reading (methods.ContrastiveMethod.batch_losses, build, pipeline.score)
     from asdlib.data import index
     from asdlib.methods import method_config
     from asdlib.pipeline import load_run, score
@@ -428,16 +428,12 @@ def test_hf_roles_train_and_score(tiny2020, tmp_path, monkeypatch, role, loss) -
     scores = score(res.run_dir, df)
     assert len(scores) and np.isfinite(scores["score"]).all()
     if role == "suppression":  # at scoring time the encoder does not see the high bands either
-        from asdlib.features import hz_to_mel_bin
-        from asdlib.scoring import clip_embeddings
-        from asdlib.features import load_features
-        from asdlib.methods import build_views
+        from asdlib.features import hz_to_mel_bin, load_features
 
         feat = load_features(scores["path"][:1], cfg.frontend)[0]
         louder = feat.copy()
         louder[hz_to_mel_bin(cfg.hf_cutoff_hz, cfg.frontend):] += 20.0
-        emb = [clip_embeddings(run["models"]["encoder"], [f], segment_frames=cfg.segment_frames,
-                               normalize=build_views(cfg, run["norm"]).scoring_transform()) for f in (feat, louder)]
+        emb = [run["method"].represent([f]) for f in (feat, louder)]
         assert np.array_equal(emb[0], emb[1])
     with pytest.raises(ValueError, match="hf_role"):
         method_config("contrastive-hf", hf_role="outliers")

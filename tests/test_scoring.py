@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from asdlib import scoring
+from asdlib import embedding, scoring
 
 
 # ------------------------------------------------------------------------------------ k-NN
@@ -319,7 +319,7 @@ def _unit(m: float) -> np.ndarray:
 def test_clip_embeddings_windows_tail_and_average():
     clip = np.tile(np.arange(5, dtype=np.float32), (2, 1))  # [M=2, T=5], value = frame index
     enc = MeanEncoder()
-    out = scoring.clip_embeddings(enc, [clip], segment_frames=2, hop_frames=2)
+    out = embedding.clip_embeddings(enc, [clip], segment_frames=2, hop_frames=2)
     # windows [0,1], [2,3] from unfold + [3,4] aligned to the end: means 0.5, 2.5, 3.5
     expected = (_unit(0.5) + _unit(2.5) + _unit(3.5)) / 3
     assert out.shape == (1, 2) and out.dtype == np.float32
@@ -330,7 +330,7 @@ def test_clip_embeddings_windows_tail_and_average():
 
 def test_clip_embeddings_short_clip_is_repeated():
     clip = torch.tensor([[0.0, 1.0, 2.0]])  # T=3 < 8 -> 0,1,2,0,1,2,0,1: sum 7, mean 7/8
-    out = scoring.clip_embeddings(MeanEncoder(), [clip], segment_frames=8, hop_frames=4)
+    out = embedding.clip_embeddings(MeanEncoder(), [clip], segment_frames=8, hop_frames=4)
     assert out[0] == pytest.approx(_unit(7 / 8), rel=1e-6)
 
 
@@ -338,30 +338,30 @@ def test_clip_embeddings_batches_normalize_and_many_clips():
     rng = np.random.default_rng(0)
     feats = [rng.normal(size=(4, t)).astype(np.float32) for t in (40, 64, 100)]
     enc = MeanEncoder()
-    big = scoring.clip_embeddings(enc, feats, segment_frames=16, hop_frames=8, batch_size=256)
-    small = scoring.clip_embeddings(enc, feats, segment_frames=16, hop_frames=8, batch_size=3)
+    big = embedding.clip_embeddings(enc, feats, segment_frames=16, hop_frames=8, batch_size=256)
+    small = embedding.clip_embeddings(enc, feats, segment_frames=16, hop_frames=8, batch_size=3)
     assert big.shape == (3, 2)
     np.testing.assert_allclose(big, small, rtol=1e-6)
     const = [np.full((4, 20), 7.0, dtype=np.float32)]
-    shifted = scoring.clip_embeddings(enc, const, segment_frames=8, hop_frames=4, normalize=lambda x: x - 10.0)
+    shifted = embedding.clip_embeddings(enc, const, segment_frames=8, hop_frames=4, normalize=lambda x: x - 10.0)
     assert shifted[0] == pytest.approx(_unit(-3.0), rel=1e-6)
 
 
 def test_clip_embeddings_errors():
     enc = MeanEncoder()
     with pytest.raises(ValueError, match="empty"):
-        scoring.clip_embeddings(enc, [])
+        embedding.clip_embeddings(enc, [])
     with pytest.raises(ValueError, match=r"features\[1\]"):
-        scoring.clip_embeddings(enc, [np.zeros((4, 10)), np.zeros(10)])
+        embedding.clip_embeddings(enc, [np.zeros((4, 10)), np.zeros(10)])
     with pytest.raises(ValueError, match="mel bins"):
-        scoring.clip_embeddings(enc, [np.zeros((4, 10)), np.zeros((5, 10))], segment_frames=4)
+        embedding.clip_embeddings(enc, [np.zeros((4, 10)), np.zeros((5, 10))], segment_frames=4)
 
     class Bad(nn.Module):
         def forward(self, x):
             return x
 
     with pytest.raises(ValueError, match=r"encoder: expected an output of shape \[B, D\]"):
-        scoring.clip_embeddings(Bad(), [np.zeros((4, 10))], segment_frames=4)
+        embedding.clip_embeddings(Bad(), [np.zeros((4, 10))], segment_frames=4)
 
 
 # ------------------------------------------------------------------- knn-rescale (local density)
@@ -469,9 +469,9 @@ def test_scorer_setting_reaches_knn_stats_runs_and_named_scorers_keep_the_method
 
     auto, plain = methods.method_config("knn-stats"), methods.method_config("knn-stats", scorer="knn")
     assert auto.scorer == "knn-auto" and auto.key() != plain.key()  # a cached run of one is not the other's
-    assert isinstance(methods.build_scorer(auto), scoring.BalancedDomainScorer)
-    named = methods.build_scorer(auto, "knn-zscore")
+    assert isinstance(methods.method_for(auto).scorer(), scoring.BalancedDomainScorer)
+    named = methods.method_for(auto).scorer("knn-zscore")
     assert isinstance(named, scoring.DomainKNNScorer) and named.metric == "euclidean" and named.standardize
-    assert methods.build_scorer(methods.method_config("contrastive"), "knn").metric == "cosine"
+    assert methods.method_for(methods.method_config("contrastive")).scorer("knn").metric == "cosine"
     with pytest.raises(ValueError, match="unknown scorer 'lof'"):
-        methods.build_scorer(auto, "lof")
+        methods.method_for(auto).scorer("lof")

@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 import torch
 
-from asdlib import methods, synth
+from asdlib import methods, selection, synth
 from asdlib.cli import main
 from asdlib.data import index, select
 from asdlib.pipeline import load_run, run_pipeline, score, score_against_memory
 from asdlib.scoring import make_scorer
-from asdlib.train import TrainingError, train, validation_criterion, validation_per_clip, validation_split
+from asdlib.selection import validation_criterion, validation_per_clip, validation_split
+from asdlib.train import TrainingError, train
 
 FAST = dict(epochs=2, batch_size=16, segments_per_clip=2, width=8, depth=2, emb_dim=32, proj_dim=16)
 
@@ -199,7 +200,7 @@ def _scripted_criterion(values):
     """A stand-in for train._validate returning ``values[epoch]`` as (val_acc, val_margin), in epoch order."""
     calls = iter(range(10**6))
 
-    def fake(encoder, feats, labels, held, views, cfg, dev):
+    def fake(method, feats, labels, held, dev):
         acc, margin = values[next(calls)]
         n = int(held.sum())  # every held-out clip has the epoch's margin: the two halves always agree
         return {"val_acc": acc, "val_margin": margin, "_correct": np.full(n, acc), "_margin": np.full(n, margin)}
@@ -257,7 +258,7 @@ def test_best_epoch_is_kept_recorded_and_resumed_exactly(tiny2020, tmp_path, mon
 
 
 def test_criterion_reliability_tells_a_reproducible_profile_from_noise():
-    from asdlib.train import criterion_reliability
+    from asdlib.selection import criterion_reliability
 
     rng = np.random.default_rng(0)
     classes = np.repeat(np.arange(6), 6)  # 36 held-out clips, 6 per class (the 2020 fan + valve runs)
@@ -287,7 +288,7 @@ def test_an_unreliable_margin_keeps_the_last_epoch_and_the_run_records_why(tiny2
     noise = np.random.default_rng(3).normal(0, 1.0, (4, 4))  # 4 epochs x 4 held-out clips, no epoch effect
     calls = iter(range(4))
 
-    def noisy(encoder, feats, labels, held, views, cfg, dev):
+    def noisy(method, feats, labels, held, dev):
         m = noise[next(calls)]
         return {"val_acc": 0.5, "val_margin": float(m.mean()), "_correct": np.full(4, 0.5), "_margin": m}
 
@@ -298,7 +299,7 @@ def test_an_unreliable_margin_keeps_the_last_epoch_and_the_run_records_why(tiny2
     saved = np.load(tmp_path / "r" / "validation.npz")
     assert saved["margin"] == pytest.approx(noise) and saved["correct"].shape == (4, 4)
     assert list(saved["epochs"]) == [0, 1, 2, 3] and len(saved["paths"]) == 4
-    reliability = tr.criterion_reliability(noise, saved["classes"], seed=0)
+    reliability = selection.criterion_reliability(noise, saved["classes"], seed=0)
     assert best != 3 and reliability < 0.7  # the data of this test: the best margin is not the last epoch's
     sel = json.loads((tmp_path / "r" / "config.json").read_text())["selection"]
     assert sel["best_epoch"] == best and sel["chosen_epoch"] == 3
@@ -384,10 +385,10 @@ def test_compare_widths_uses_the_validation_criterion_only(tiny2020, tmp_path, m
     df = index(tiny2020)
     seen = loaded_paths
 
-    def by_width(encoder, feats, labels, held, views, cfg, dev):  # a wider encoder separates units better
+    def by_width(method, feats, labels, held, dev):  # a wider encoder separates units better
         n = int(held.sum())
-        return {"val_acc": 1.0, "val_margin": encoder.width / 100, "_correct": np.ones(n),
-                "_margin": np.full(n, encoder.width / 100)}
+        return {"val_acc": 1.0, "val_margin": method.cfg.width / 100, "_correct": np.ones(n),
+                "_margin": np.full(n, method.cfg.width / 100)}
 
     monkeypatch.setattr(tr, "_validate", by_width)
     table = compare_widths(df, "contrastive", [4, 8], tmp_path / "w", **{**FAST, "epochs": 1})

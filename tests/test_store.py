@@ -100,9 +100,9 @@ def test_changed_training_code_makes_the_store_stale(tiny_store, monkeypatch, tm
     from asdlib import book, data, synth
 
     df = data.index(synth.ensure("dcase2020", scale="tiny"))
-    key = book.run_key(df, "knn-stats", ["fan", "valve"])
+    key = store.run_key(df, "knn-stats", ["fan", "valve"])
     monkeypatch.setattr(store, "code_fingerprint", lambda *a, **k: changed)
-    assert book.run_key(df, "knn-stats", ["fan", "valve"]) != key  # cached trainings are not reused either
+    assert store.run_key(df, "knn-stats", ["fan", "valve"]) != key  # cached trainings are not reused either
     problems = store.check()
     assert len(problems) == 2 and all("stored results are stale" in p for p in problems)
     with pytest.raises(store.StaleStoreError, match="run make experiments"):

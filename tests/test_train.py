@@ -260,7 +260,7 @@ def test_score_columns(tiny2020, tmp_path):
 def test_book_run_key_changes_with_the_front_end_revision(tiny2020, monkeypatch):
     """A book run cached with older front-end code is not reused."""
     import asdlib.features as features_module
-    from asdlib.book import run_key
+    from asdlib.store import run_key
 
     df = index(tiny2020)
     before = run_key(df, "contrastive", ["fan"])
