@@ -1,8 +1,8 @@
 """Every ``ASD_*`` environment variable that asdlib reads, in one place.
 
-Explained in ``book/index.md`` ("How to use this book") and the README ("Settings"), whose table
-is generated from :data:`VARIABLES` (name -> default, meaning; :func:`describe`). No other module
-reads ``os.environ`` for an ``ASD_*`` name: they call the functions below.
+Explained in ``book/index.md`` ("How to use this book") and the README ("Settings");
+:data:`VARIABLES` holds each one's default and meaning (as a table: :func:`describe`). No other
+module reads ``os.environ`` for an ``ASD_*`` name: they call the functions below.
 
 ``ASD_DATA`` (``synthetic`` / ``real``), ``ASD_DATA_DIR`` (real DCASE data), ``ASD_CACHE``
 (features, synthetic sets, cached runs), ``ASD_SYNTH_SCALE``, ``ASD_SAMPLES`` (real sample
