@@ -1,8 +1,8 @@
 """DCASE submission files: write, read and evaluate them; a hidden-label test set for a course.
 
-Explained in chapter 8, ``book/08_dcase2022_results.ipynb`` (the DCASE 2022 results and a small
-challenge on held-back synthetic test labels; the course version is ``book/course/capstone.md``).
-Where the formats and the threshold rule come from: ``docs/design.md``.
+Explained in chapter 8, ``book/08_dcase2022_results.ipynb`` (DCASE 2022, one threshold for both
+domains); the course's capstone, ``book/course/capstone.md``, uses it for a challenge on hidden
+synthetic test labels. Where the formats and the threshold rule come from: ``docs/design.md``.
 
 The files, one per machine type and unit, in one folder; each row is ``<file base name>,<value>``,
 comma-separated, no header row, one row per test clip:
