@@ -95,17 +95,21 @@ _RACY_NS = 2_000_000_000
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:
-    """SHA-1 of the file's bytes as 40 hex characters, read in 1 MiB blocks.
+    """SHA-1 of a file's bytes (read in 1 MiB blocks); the feature cache and run fingerprints key on it.
 
-    The digest depends on the content only: a file rewritten with the same size and its
-    modification time restored (``touch -r``, ``rsync -t``) gets a new digest, a copy or a
-    renamed file keeps it. The feature cache and the run fingerprints key on it.
+    The digest depends on the content only (a rewrite with the same size and restored mtime gets a
+    new one; a copy or rename keeps it). Within one process the digest of an unchanged file is
+    remembered, keyed on path, device, inode, size, ``mtime_ns`` and ``ctime_ns``; files changed less
+    than 2 s before hashing are not remembered (see ``docs/design.md``).
 
-    Within one process the digest of an unchanged file is remembered, keyed on its path,
-    device, inode, size, ``mtime_ns`` and ``ctime_ns``; every write sets ``ctime`` to the
-    current time and no user tool can set it back, so a rewrite is still noticed. Files
-    changed less than 2 s before hashing are not remembered (git's "racy clean" rule).
-    Raises ``FileNotFoundError`` / ``OSError`` when the file cannot be read.
+    Args:
+        path: the file.
+
+    Returns:
+        digest: 40 hex characters.
+
+    Raises:
+        OSError: the file cannot be read (``FileNotFoundError`` when it is missing).
     """
     p = Path(path)
     st = os.stat(p)
@@ -148,8 +152,12 @@ _RE_2022_EVAL = re.compile(
 def parse_attributes(text: str | None) -> dict[str, str]:
     """Parse the ``_``-joined key-value tail of a 2022 file name.
 
-    ``"vel_8_loc_A"`` -> ``{"vel": "8", "loc": "A"}``. An odd number of parts cannot be
-    paired, so the text is kept whole as ``{"raw": text}``. ``None`` or ``""`` -> ``{}``.
+    Args:
+        text: e.g. ``"vel_8_loc_A"``; ``None`` or ``""``.
+
+    Returns:
+        attributes: e.g. ``{"vel": "8", "loc": "A"}``; ``{}`` for no text; ``{"raw": text}`` when an
+            odd number of parts cannot be paired.
     """
     if not text:
         return {}
@@ -162,9 +170,18 @@ def parse_attributes(text: str | None) -> dict[str, str]:
 def parse_filename(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Parse a DCASE Task 2 file path into the index fields (all columns but ``path``).
 
-    The split comes from the parent folder (``train`` / ``test``) and the machine type from
-    the folder above it. For 2022 names, whose split is also written in the name, the two
-    must agree. Raises :class:`FilenameError` naming the file when nothing matches.
+    The split comes from the parent folder (``train`` / ``test``) and the machine type from the
+    folder above it; for 2022 names, whose split is also in the name, the two must agree.
+
+    Args:
+        path: ``.../<type>/<split>/<DCASE file name>``.
+
+    Returns:
+        fields: dict with ``layout, machine_type, machine_id, section, domain, split, label,
+            attributes, unit``.
+
+    Raises:
+        FilenameError: naming the file, when no naming scheme matches.
     """
     p = Path(path)
     name = p.name
@@ -341,16 +358,21 @@ def _attribute_tables(type_dir: Path) -> dict[str, dict[str, str]]:
 
 
 def index(root: str | os.PathLike[str], on_unknown: str = "error") -> pd.DataFrame:
-    """Index every ``<root>/<type>/{train,test}/*.wav`` file into a DataFrame.
+    """Index every ``<root>/<type>/{train,test}/*.wav`` file into a DataFrame. Explained in chapter 1.
 
-    Columns: :data:`INDEX_COLUMNS`; ``path`` is absolute; rows are sorted by path. Any folder
-    name is accepted as a machine type; non-wav files are ignored. ``attributes_XX.csv``
-    tables next to ``train/``/``test/`` (DCASE 2022) fill / override the attributes parsed
-    from the names. File names that match no scheme and broken symbolic links raise one
-    :class:`DatasetLayoutError` listing them (``on_unknown="error"``; ``asd index/train/run``
-    without ``--skip-unknown``) or are skipped with a warning (``"warn"``). macOS metadata
-    (AppleDouble ``._*.wav`` files, ``__MACOSX`` folders) is always skipped, with one warning
-    that counts it.
+    Any folder name is accepted as a machine type; non-wav files are ignored. ``attributes_XX.csv``
+    tables next to ``train/`` / ``test/`` (DCASE 2022) fill / override the attributes parsed from the
+    names. macOS metadata (AppleDouble ``._*.wav`` files, ``__MACOSX`` folders) is always skipped,
+    with one warning that counts it.
+
+    Args:
+        root: the data set's root folder.
+        on_unknown: ``"error"``: file names that match no scheme and broken symbolic links raise one
+            :class:`DatasetLayoutError` listing them (``asd index/train/run`` without
+            ``--skip-unknown``); ``"warn"``: they are skipped with a warning.
+
+    Returns:
+        df: columns :data:`INDEX_COLUMNS`, ``path`` absolute, rows sorted by path.
     """
     if on_unknown not in ("error", "warn"):
         raise ValueError(f"on_unknown must be 'error' or 'warn', got {on_unknown!r}")
@@ -482,14 +504,24 @@ _TRUNCATED = re.compile(r"^data\s*:\s*(\d+)\s*\(should be\s*(\d+)\)", re.MULTILI
 def load_audio(
     path: str | os.PathLike[str], sr: int | None = 16000, channel: str | int = "mean"
 ) -> np.ndarray:
-    """Load an audio file as a float32 mono array in [-1, 1] at ``sr`` Hz.
+    """Load an audio file as a float32 mono array in [-1, 1].
 
-    Multi-channel files (raw MIMII has 8 microphones) are averaged with ``channel="mean"``
-    or reduced to one channel with an integer index. A file at another sample rate is
-    resampled (``torchaudio.functional.resample``) with a warning; ``sr=None`` keeps the
-    file's rate. Raises :class:`AudioError` naming the file for missing, empty, truncated,
-    corrupt or non-audio files and for non-finite samples. Warns (:class:`AudioWarning`,
-    naming the file) for a silent clip (every sample 0) and for float samples beyond [-1, 1].
+    A file at another sample rate is resampled (``torchaudio.functional.resample``) with a warning.
+    Warns (:class:`AudioWarning`, naming the file) for a silent clip (every sample 0) and for float
+    samples beyond [-1, 1].
+
+    Args:
+        path: the audio file.
+        sr: sample rate in Hz to return (None: the file's own).
+        channel: for multi-channel files (raw MIMII has 8 microphones): ``"mean"`` averages the
+            channels, an integer picks one.
+
+    Returns:
+        wave: float32 ``[n_samples]``.
+
+    Raises:
+        AudioError: naming the file, for missing, empty, truncated, corrupt or non-audio files and
+            for non-finite samples.
     """
     p = Path(path)
     if not p.is_file():
@@ -562,11 +594,17 @@ def check_training_clips(
 ) -> None:
     """Refuse silent training clips: raise one :class:`AudioError` that names every one.
 
-    ``clips[i]`` belongs to ``paths[i]``: a wave ``[n_samples]`` (silent when every sample is
-    0) or its log-mel features ``[n_mels, n_frames]`` (silent when every value is the same,
-    i.e. the log-mel floor of digital silence). ``clips=None`` loads the audio (slower).
-    A silent clip holds nothing of the machine's sound, yet it enters the normalisation and
-    the loss (one silent clip among 12 moved the ``ae`` training loss 6-fold).
+    A silent clip holds nothing of the machine's sound, yet it would enter the normalisation and the
+    loss.
+
+    Args:
+        paths: the clips' files.
+        clips: ``clips[i]`` belongs to ``paths[i]``: a wave ``[n_samples]`` (silent when every sample
+            is 0) or its log-mel ``[n_mels, n_frames]`` (silent when every value is the same, the
+            log-mel floor of digital silence); None loads the audio (slower).
+
+    Raises:
+        AudioError: naming every silent clip.
     """
     if clips is None:
         with warnings.catch_warnings():
@@ -612,13 +650,18 @@ def _repeat_to(feat: torch.Tensor, n_frames: int) -> torch.Tensor:
 class SegmentDataset(Dataset):
     """Random fixed-length segments of clips, for training.
 
-    Item ``i`` is ``(x, label)`` with ``x`` a float32 ``[1, M, segment_frames]`` tensor cut
-    at a random offset from clip ``i // segments_per_clip``. Clips shorter than the segment
-    are repeated along time. The offsets depend only on ``(seed, epoch)``: all of an epoch's
-    offsets are drawn at once from one generator seeded with ``(seed, epoch)`` (one draw per
-    item, in item order), so runs are reproducible and :meth:`set_epoch` draws new offsets for
-    each epoch. (One generator per item, as before, cost more than a tenth of a training step's
-    time in the data loader: ``benchmarks/bench_train.py``.)
+    Item ``i`` is ``(x, label)`` with ``x`` a float32 ``[1, M, segment_frames]`` tensor cut at a
+    random offset from clip ``i // segments_per_clip``; clips shorter than the segment are repeated
+    along time. All of an epoch's offsets are drawn at once from one generator seeded with
+    ``(seed, epoch)`` (one draw per item, in item order), so runs are reproducible and
+    :meth:`set_epoch` draws new offsets for each epoch.
+
+    Args:
+        features: log-mel ``[M, T]`` per clip (numpy or torch).
+        labels: an integer label per clip.
+        segment_frames: frames per segment.
+        segments_per_clip: items per clip and epoch.
+        seed: seed of the offsets.
     """
 
     def __init__(
@@ -677,11 +720,18 @@ class SegmentDataset(Dataset):
 def sliding_windows(
     feat: np.ndarray | torch.Tensor, segment_frames: int, hop_frames: int | None = None
 ) -> torch.Tensor:
-    """Cut a [M, T] feature into windows ``[n, 1, M, segment_frames]``.
+    """Cut a ``[M, T]`` feature into windows covering every frame.
 
-    Windows start every ``hop_frames`` frames (default: ``segment_frames``); when the last
-    one stops short of the end, one more window aligned to the end is added so that every
-    frame is covered. A clip shorter than a window is repeated along time (one window).
+    When the last window stops short of the end, one more window aligned to the end is added; a clip
+    shorter than a window is repeated along time (one window).
+
+    Args:
+        feat: ``[M, T]`` numpy array or tensor.
+        segment_frames: frames per window.
+        hop_frames: frames between window starts (default: ``segment_frames``).
+
+    Returns:
+        windows: float32 tensor ``[n, 1, M, segment_frames]``.
     """
     x = _as_feature(feat, "sliding_windows feat")
     seg = _check_frames(segment_frames, "segment_frames")
@@ -696,7 +746,14 @@ def sliding_windows(
 
 
 def unit_labels(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    """Map each row's (machine_type, unit) to an int class; classes are ``"type/unit"``, sorted."""
+    """Map each row's (machine_type, unit) to an integer class.
+
+    Args:
+        df: an index.
+
+    Returns:
+        labels_and_classes: ``(labels [len(df)], classes)``; classes are ``"type/unit"``, sorted.
+    """
     missing = [c for c in ("machine_type", "unit") if c not in df.columns]
     if missing:
         raise ValueError(f"unit_labels: the index lacks column(s) {missing}")
@@ -708,7 +765,16 @@ def unit_labels(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
 
 
 def select(df: pd.DataFrame, machine_type: str, split: str) -> pd.DataFrame:
-    """Rows of one machine type and split; the training split keeps normal clips only."""
+    """Rows of one machine type and split; the training split keeps normal clips only.
+
+    Args:
+        df: an index.
+        machine_type: e.g. ``"fan"``.
+        split: ``train`` or ``test``.
+
+    Returns:
+        rows: the selected rows of ``df``.
+    """
     types = sorted(df["machine_type"].unique())
     if machine_type not in types:
         raise ValueError(f"machine type {machine_type!r} is not in the data; found: {', '.join(types)}")
@@ -721,14 +787,22 @@ def select(df: pd.DataFrame, machine_type: str, split: str) -> pd.DataFrame:
 def first_training_clips(df: pd.DataFrame, n: int) -> pd.DataFrame:
     """The index with only the first ``n`` normal training clips of every unit; test rows unchanged.
 
-    Used for learning curves (chapter 10, `book/10_learning_curve.ipynb`). "First" is the order
-    of the file names (``normal_id_00_00000000.wav`` before ``..._00000001.wav``), so the clips
-    of a smaller ``n`` are a subset of those of a larger one. A unit is a machine ID (DCASE
-    2020) or a section and domain (DCASE 2022). Other training rows (not labelled normal) are
-    dropped, as :func:`select` ignores them for training. Rows keep their order in ``df``, so
-    ``n`` at or above every unit's count returns ``df``'s training clips unchanged (the same
-    data fingerprint, hence the same cached runs). A unit with fewer than ``n`` normal training
-    clips is an error naming it: its point on a learning curve would be mislabelled.
+    Used for learning curves (chapter 10, `book/10_learning_curve.ipynb`). "First" is the order of
+    the file names, so the clips of a smaller ``n`` are a subset of those of a larger one. A unit is
+    a machine ID (DCASE 2020) or a section and domain (DCASE 2022). Other training rows (not labelled
+    normal) are dropped, as :func:`select` ignores them for training. Rows keep their order, so an
+    ``n`` at or above every unit's count returns ``df``'s training clips unchanged (same data
+    fingerprint, same cached runs).
+
+    Args:
+        df: an index.
+        n: normal training clips to keep per unit.
+
+    Returns:
+        df: the reduced index.
+
+    Raises:
+        ValueError: naming a unit with fewer than ``n`` normal training clips.
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n: expected a whole number of clips >= 1, got {n!r}")
@@ -758,7 +832,14 @@ def first_training_clips(df: pd.DataFrame, n: int) -> pd.DataFrame:
 
 
 def fingerprint(df: pd.DataFrame) -> str:
-    """Hash of the files in ``df`` (split folder, name and content, :func:`file_digest`): changes when the data does."""
+    """Hash of the files of an index: split folder, name and content (:func:`file_digest`).
+
+    Args:
+        df: an index.
+
+    Returns:
+        fingerprint: 16 hex characters; changes when the data does.
+    """
     import hashlib
 
     h = hashlib.sha1()

@@ -1,23 +1,18 @@
 """Zenodo downloaders for the DCASE 2020 and 2022 Task 2 data.
 
-Explained in chapter 0 ("how to use this book") and used for the real-data runs of
-chapter 7, `book/07_dcase2020_results.ipynb`, and chapter 8, `book/08_dcase2022_results.ipynb`.
-
-Everything the downloader knows about the data lives in two tables: `RECORDS` (dataset ->
-part -> Zenodo record, file-name pattern, machine types) and `KNOWN_MD5` (file name -> MD5).
-A checksum missing from `KNOWN_MD5` is read from the Zenodo records API.
+Explained in chapter 0 (``book/index.md``, "how to use this book"); used for the real-data runs
+of chapter 7, `book/07_dcase2020_results.ipynb`, and chapter 8, `book/08_dcase2022_results.ipynb`.
+What it knows of the data is in `RECORDS` (dataset -> part -> Zenodo record, file-name pattern,
+machine types) and `KNOWN_MD5` (a checksum missing there is read from the Zenodo records API).
 
 Layout on disk (``out`` defaults to ``$ASD_DATA_DIR`` or ``~/asd-data``)::
 
-    <out>/.downloads/<name>.part       partial download, resumed with an HTTP Range request
-    <out>/.downloads/<name>.lock       lock file holding "<pid> <host>"
+    <out>/.downloads/<name>.part, <name>.lock     partial download (resumed) and its lock
     <out>/<dataset>/<type>/{train,test} + .complete               part "dev"
     <out>/<dataset>-eval/<type>/train   + .complete-additional    part "additional"
     <out>/<dataset>-eval/<type>/test    + .complete-eval          part "eval"
 
-The additional-training and evaluation parts share one root, like the ``eval_data``
-folder of the official baselines. A type counts as present only when its marker file
-exists; the marker is written after the extracted tree has been moved into place.
+A type is present only when its marker file exists (written after its tree is in place).
 """
 from __future__ import annotations
 
@@ -190,7 +185,7 @@ def default_data_dir() -> Path:
 
 
 def dataset_dir(out: str | Path, dataset: str, part: str = "dev") -> Path:
-    """Root that holds ``<type>/{train,test}`` of a dataset part (see the module docstring)."""
+    """Root that holds ``<type>/{train,test}`` of a dataset part (the layout of the module docstring)."""
     _part(dataset, part)
     return Path(out) / (dataset if part == "dev" else f"{dataset}-eval")
 
@@ -279,7 +274,20 @@ def fetch_md5(
     retries: int = 3,
     backoff: float = 1.0,
 ) -> str | None:
-    """MD5 of ``name`` from ``{base}/api/records/{id}``; None (with a warning) when unavailable."""
+    """The MD5 of one file, from the Zenodo records API (``{base}/api/records/{id}``).
+
+    Args:
+        dataset: ``dcase2020`` or ``dcase2022``.
+        part: ``dev``, ``additional`` or ``eval``.
+        name: the zip's file name.
+        base_url: Zenodo server (default ``$ASD_ZENODO_URL``, else https://zenodo.org).
+        timeout: seconds per request.
+        retries: retries of transient errors.
+        backoff: first retry delay in seconds (doubled each time).
+
+    Returns:
+        md5: hex digest, or None (with a warning: only the zip CRCs are then checked).
+    """
     url = f"{_base(base_url)}/api/records/{_part(dataset, part).record}"
 
     def get() -> dict:
@@ -347,9 +355,14 @@ def _md5(path: Path) -> str:
 
 
 def file_lock(path: str | Path, timeout: float = 0.0):
-    """The download lock of one file: :func:`asdlib.files.locked`, raising DownloadLockedError.
+    """The download lock of one file (:func:`asdlib.files.locked`).
 
-    Waits up to ``timeout`` seconds for a live holder (a lock left by a dead process does not block).
+    Args:
+        path: the lock file.
+        timeout: seconds to wait for a live holder (a lock left by a dead process does not block).
+
+    Raises:
+        DownloadLockedError: another live process holds it after ``timeout``.
     """
     return locked(path, timeout=timeout, what="a download of this file", error=DownloadLockedError)
 
@@ -473,13 +486,29 @@ def download(
     backoff: float = 2.0,
     lock_timeout: float = 0.0,
 ) -> list[Path]:
-    """Download and extract DCASE Task 2 data from Zenodo; return the ``<root>/<type>`` folders.
+    """Download and extract DCASE Task 2 data from Zenodo (checksum, resume, retries, lock, safe unzip).
 
-    ``dataset`` is ``dcase2020`` or ``dcase2022``; ``part`` is ``dev``, ``additional`` or
-    ``eval``; ``machines`` a list or comma-separated string (None: all types). Types already
-    complete are skipped without any network access. ``retries`` / ``backoff`` bound the
-    retries of connection errors and 5xx answers (sleep ``backoff * 2**attempt``);
-    ``lock_timeout`` is how long to wait for another process downloading the same file.
+    Types already complete are skipped without any network access.
+
+    Args:
+        dataset: ``dcase2020`` or ``dcase2022``.
+        part: ``dev``, ``additional`` or ``eval``.
+        machines: machine types, a list or comma-separated string (None: all types).
+        out: data folder (default ``$ASD_DATA_DIR``, else ``~/asd-data``).
+        base_url: Zenodo server (default ``$ASD_ZENODO_URL``, else https://zenodo.org).
+        retries: retries of connection errors and 5xx answers.
+        timeout: seconds per request.
+        progress: show progress bars.
+        keep_zip: keep the downloaded zip in ``<out>/.downloads``.
+        backoff: retry delay ``backoff * 2**attempt`` seconds.
+        lock_timeout: seconds to wait for another process downloading the same file.
+
+    Returns:
+        folders: the ``<root>/<type>`` folder of every chosen type.
+
+    Raises:
+        DownloadError: a file cannot be downloaded or installed (subclasses: DeadLinkError,
+            ChecksumError, ArchiveError, DownloadLockedError).
     """
     spec = _part(dataset, part)
     chosen = _machines(spec, dataset, machines)

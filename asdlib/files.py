@@ -38,9 +38,16 @@ def locked(path: str | os.PathLike[str], timeout: float | None = None, what: str
            error: type[Exception] = LockedError) -> Iterator[Path]:
     """Hold an exclusive lock on ``path`` (created if missing; removed when released).
 
-    Waits ``timeout`` seconds at most (``None``: as long as it takes), then raises ``error``
-    with a message that names the lock file, its holder's pid and ``what`` it protects.
     The holder's pid and host are written into the lock file while it is held.
+
+    Args:
+        path: the lock file.
+        timeout: seconds to wait at most (None: as long as it takes).
+        what: what the lock protects, for the error message.
+        error: the exception class raised on a timeout.
+
+    Raises:
+        LockedError: (or ``error``) naming the lock file, its holder's pid and ``what``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,8 +75,11 @@ def locked(path: str | os.PathLike[str], timeout: float | None = None, what: str
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """A temporary path beside ``path``; on success it replaces ``path`` in one step.
 
-    Write to the yielded path inside the ``with`` block. If the block raises, the temporary
-    file is deleted and ``path`` is left as it was.
+    Write to the yielded path inside the ``with`` block. If the block raises, the temporary file is
+    deleted and ``path`` is left as it was.
+
+    Args:
+        path: the file to write.
     """
     import tempfile
 

@@ -1,29 +1,15 @@
 """Contrastive and classification losses: NT-Xent, supervised contrastive, ArcFace / AdaCos.
 
-Explained in chapter 6, `book/06_contrastive.ipynb` (the readings of the spectrum
-augmentation, whose wiring is described below, in chapter 9, `book/09_ablations.ipynb`).
+Explained in chapter 6, `book/06_contrastive.ipynb`; how the views of the spectrum augmentation
+(``hf_role``) enter these losses is in chapter 9, `book/09_ablations.ipynb`, and ``docs/design.md``.
 
-- :func:`nt_xent`: SimCLR's loss; the two views of a clip are positives, every other view in
-  the batch is a negative.
-- :func:`supcon`: Khosla et al.'s supervised contrastive loss (the ``L_out`` form). All views
-  with the same label (machine ID / section) are positives, views of *other* machines are
-  negatives: this is the outlier-exposure reading of the paper. With all labels distinct it
-  reduces exactly to NT-Xent.
+- :func:`nt_xent`: SimCLR's loss; the two views of a clip are positives, every other view in the
+  batch is a negative.
+- :func:`supcon`: Khosla et al.'s supervised contrastive loss (``L_out``): views with the same
+  label (machine ID / section) are positives, views of other machines negatives (the
+  outlier-exposure reading). With all labels distinct it reduces exactly to NT-Xent.
 - :func:`classification_loss`: cross-entropy on the logits of ``asdlib.models.ArcMarginHead`` /
   ``AdaCosHead`` (the margin or adaptive scale lives in the head).
-
-How the views of the spectrum augmentation enter the losses (``hf_role``, see
-:func:`asdlib.augment.build_views`), for a batch with labels ``y`` in ``0 .. C - 1``:
-
-- ``"invariance"`` and ``"suppression"``: the two views ``z1, z2`` as always:
-  ``supcon(stack([z1, z2], 1), y)``, ``nt_xent(z1, z2)``, or the head on both views with ``[y, y]``.
-- ``"pseudo-anomaly"``: the altered copies ``zo`` of the second views are outliers.
-  SupCon / ArcFace / AdaCos: they form one extra class per ID, :func:`outlier_labels`
-  ``y + C`` (``supcon(cat([z1, z2, zo]), cat([y, y, y + C]))``; the margin heads have ``2 C``
-  classes): a clip's altered copy is pushed away from every normal view of its ID, and the
-  altered copies of one ID are pulled together. NT-Xent: ``nt_xent(z1, z2, negatives=zo)``,
-  every altered copy is an extra negative of every anchor, the hardest being the anchor's own
-  copy (same clip and crop, only the high bands differ).
 """
 
 from __future__ import annotations
@@ -43,17 +29,18 @@ def _check_temperature(temperature: float, name: str) -> None:
 def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.1, negatives: Tensor | None = None) -> Tensor:
     """SimCLR NT-Xent loss over the ``2N`` views of ``N`` pairs ``(z1[i], z2[i])``.
 
-    Embeddings are L2-normalised (cosine similarity). For each of the ``2N`` anchors the
-    positive is its partner view and the ``2N - 2`` other views are negatives:
-    ``l_i = -log(exp(s_ip / t) / sum_{k != i} exp(s_ik / t))``, averaged over all anchors
-    (computed with ``F.cross_entropy``). ``negatives`` (``[K, D]``, e.g. the pseudo-anomalies
-    of the ``"pseudo-anomaly"`` reading) join every anchor's denominator as extra negatives;
-    they are not anchors themselves.
+    Embeddings are L2-normalised (cosine similarity). For each of the ``2N`` anchors the positive
+    is its partner view and the ``2N - 2`` other views are negatives:
+    ``l_i = -log(exp(s_ip / t) / sum_{k != i} exp(s_ik / t))``, averaged over all anchors.
+    ``negatives`` join every anchor's denominator as extra negatives; they are not anchors.
 
     Args:
         z1, z2: ``[N, D]`` embeddings of the two views.
         temperature: softmax temperature ``t``.
-        negatives: optional ``[K, D]`` extra negatives.
+        negatives: optional ``[K, D]`` extra negatives (e.g. the pseudo-anomalies).
+
+    Returns:
+        loss: scalar tensor.
     """
     _check_temperature(temperature, "nt_xent")
     if z1.dim() != 2 or z1.shape != z2.shape:
@@ -77,17 +64,18 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.1, negatives: Tensor 
 def supcon(z: Tensor, labels: Tensor, temperature: float = 0.1) -> Tensor:
     """Supervised contrastive loss (Khosla et al. 2020, ``L_out``: mean over positives outside the log).
 
-    For every anchor view ``i`` (all ``N * V`` views are anchors), with positives ``P(i)`` =
-    the other views whose label equals ``i``'s:
+    For every anchor view ``i`` (all ``N * V`` views are anchors), with positives ``P(i)`` = the
+    other views whose label equals ``i``'s:
     ``l_i = -1/|P(i)| sum_{p in P(i)} log(exp(s_ip / t) / sum_{a != i} exp(s_ia / t))``,
     averaged over the anchors that have at least one positive. Embeddings are L2-normalised.
 
     Args:
-        z: ``[N, D]`` (one view per sample; equal labels give the positives) or ``[N, V, D]``
-            (``V`` views per sample).
+        z: ``[N, D]`` (one view per sample) or ``[N, V, D]`` (``V`` views per sample).
         labels: ``[N]`` integer labels (machine ID / section index).
-        temperature: softmax temperature ``t`` (Khosla's ``base_temperature`` is taken equal to
-            it, so no extra factor).
+        temperature: softmax temperature ``t`` (Khosla's ``base_temperature`` equals it).
+
+    Returns:
+        loss: scalar tensor.
     """
     _check_temperature(temperature, "supcon")
     if z.dim() == 2:
@@ -117,9 +105,15 @@ def supcon(z: Tensor, labels: Tensor, temperature: float = 0.1) -> Tensor:
 def classification_loss(logits: Tensor, labels: Tensor) -> Tensor:
     """Cross-entropy on the logits of a cosine head (``ArcMarginHead(emb, labels)`` or ``AdaCosHead``).
 
-    The ArcFace margin and scale, or AdaCos's adaptive scale, are applied inside the head when
-    it is given the labels, so the loss itself is plain softmax cross-entropy over the machine
-    IDs / sections; pass the same labels to both.
+    The margin or adaptive scale is applied inside the head when it is given the labels, so this is
+    plain softmax cross-entropy; pass the same labels to both.
+
+    Args:
+        logits: ``[B, n_classes]``.
+        labels: ``[B]`` integer labels.
+
+    Returns:
+        loss: scalar tensor.
     """
     if logits.dim() != 2 or labels.shape != (logits.shape[0],):
         raise ValueError(f"classification_loss: expected logits [N, C] and labels [N], got {tuple(logits.shape)} "
@@ -128,10 +122,17 @@ def classification_loss(logits: Tensor, labels: Tensor) -> Tensor:
 
 
 def outlier_labels(labels: Tensor, n_classes: int) -> Tensor:
-    """Labels of the pseudo-anomalies (altered copies) of samples labelled ``labels``: ``labels + n_classes``.
+    """Labels of the pseudo-anomalies (altered copies) of samples labelled ``labels``.
 
     One extra class per machine ID / section, so that SupCon and the margin heads (built with
     ``2 * n_classes`` classes) keep the altered copies apart from the normal views of their ID.
+
+    Args:
+        labels: ``[B]`` integer labels in ``0 .. n_classes - 1``.
+        n_classes: the number of normal classes.
+
+    Returns:
+        labels: ``labels + n_classes``.
     """
     labels = torch.as_tensor(labels)
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):

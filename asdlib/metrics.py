@@ -1,23 +1,16 @@
 """AUC, pAUC, per-ID / per-section result tables and the DCASE 2022 official score.
 
-Explained in chapter 3 (`book/03_features_and_metrics.ipynb`: what AUC and pAUC measure), and used
+Explained in chapter 3 (`book/03_features_and_metrics.ipynb`: what AUC and pAUC measure); used
 for the results tables of chapters 7 and 8 (`book/07_dcase2020_results.ipynb`,
-`book/08_dcase2022_results.ipynb`).
+`book/08_dcase2022_results.ipynb`). The definitions follow the official DCASE code:
 
-The definitions follow the official DCASE code to the letter:
-
-* AUC = ``sklearn.metrics.roc_auc_score(y_true, score)``, anomaly = 1 = positive class,
-  higher score = more anomalous.
-* pAUC = ``roc_auc_score(y_true, score, max_fpr=0.1)``: scikit-learn returns the
-  McClish-standardised partial AUC, which is what every published DCASE number uses.
+* AUC = ``sklearn.metrics.roc_auc_score(y_true, score)``, anomaly = 1 = positive class, higher
+  score = more anomalous; pAUC = ``roc_auc_score(y_true, score, max_fpr=0.1)`` (McClish-standardised).
 * DCASE 2020: AUC and pAUC per machine ID, arithmetic mean per machine type.
-* DCASE 2022 (official evaluator ``dcase2022_task2_evaluator.py``): per (machine type, section)
-  AUC_source = source normals + *all* anomalies of the section, AUC_target = target normals +
-  all anomalies, pAUC over all clips of the section (both domains). Harmonic means use
-  ``scipy.stats.hmean`` after clipping every value from below at ``sys.float_info.epsilon``
-  (so an AUC of 0 cannot break the mean), as the official code does. The official score is
-  the harmonic mean of all AUC_source, AUC_target and pAUC values over all types and sections,
-  each pAUC counted once.
+* DCASE 2022 (``dcase2022_task2_evaluator.py``), per (type, section): AUC_source = source normals +
+  *all* anomalies, AUC_target = target normals + all anomalies, pAUC over all clips. Harmonic
+  means: ``scipy.stats.hmean`` after clipping at ``sys.float_info.epsilon``. The official score
+  is the harmonic mean of all AUC_source, AUC_target and pAUC values (each pAUC once).
 """
 
 from __future__ import annotations
@@ -87,9 +80,16 @@ def _label_value(value: object) -> int | None:
 
 
 def labels_to_binary(labels: Iterable[object]) -> np.ndarray:
-    """Labels ``"normal"``/``"anomaly"``, 0/1 or booleans -> int array, anomaly = 1.
+    """Labels as an int array, anomaly = 1.
 
-    Raises ``ValueError`` naming the unrecognised values (``None`` and NaN included).
+    Args:
+        labels: ``"normal"`` / ``"anomaly"``, 0/1 or booleans.
+
+    Returns:
+        y: int array of 0/1.
+
+    Raises:
+        ValueError: naming the unrecognised values (``None`` and NaN included).
     """
     values = list(labels.tolist() if isinstance(labels, (np.ndarray, pd.Series)) else labels)
     out = np.empty(len(values), dtype=np.int64)
@@ -130,7 +130,13 @@ def _check_inputs(y_true: Iterable[object], score: Iterable[float], group: str) 
 def auc(y_true: Iterable[object], score: Iterable[float], group: str = "auc") -> float:
     """Area under the ROC curve, ``sklearn.metrics.roc_auc_score``; anomaly = positive class.
 
-    ``group`` names the data in error messages (e.g. ``"fan id_00"``).
+    Args:
+        y_true: labels (:func:`labels_to_binary`); both classes must be present.
+        score: anomaly scores, higher = more anomalous.
+        group: names the data in error messages (e.g. ``"fan id_00"``).
+
+    Returns:
+        auc: a fraction in [0, 1].
     """
     y, s = _check_inputs(y_true, score, group)
     return float(roc_auc_score(y, s))
@@ -139,11 +145,19 @@ def auc(y_true: Iterable[object], score: Iterable[float], group: str = "auc") ->
 def pauc(y_true: Iterable[object], score: Iterable[float], max_fpr: float = MAX_FPR, group: str = "pauc") -> float:
     """Partial AUC over FPR in [0, max_fpr], McClish-standardised (as DCASE publishes it).
 
-    This is ``roc_auc_score(y_true, score, max_fpr=max_fpr)``. With ``A`` the raw area under
-    the ROC curve up to ``max_fpr``, scikit-learn returns
-    ``0.5 * (1 + (A - min_area) / (max_area - min_area))`` with ``min_area = max_fpr**2 / 2``
-    (the chance diagonal) and ``max_area = max_fpr`` (a perfect detector): chance gives 0.5
-    and a perfect detector 1, like the full AUC. Compare :func:`pauc_raw`.
+    This is ``roc_auc_score(y_true, score, max_fpr=max_fpr)``. With ``A`` the raw area under the ROC
+    curve up to ``max_fpr``, it is ``0.5 * (1 + (A - min_area) / (max_area - min_area))`` with
+    ``min_area = max_fpr**2 / 2`` (chance) and ``max_area = max_fpr`` (a perfect detector): chance
+    gives 0.5 and a perfect detector 1, like the full AUC. Compare :func:`pauc_raw`.
+
+    Args:
+        y_true: labels; both classes must be present.
+        score: anomaly scores, higher = more anomalous.
+        max_fpr: upper end of the FPR range, in (0, 1].
+        group: names the data in error messages.
+
+    Returns:
+        pauc: a fraction in [0, 1].
     """
     _check_max_fpr(max_fpr)
     y, s = _check_inputs(y_true, score, group)
@@ -153,11 +167,18 @@ def pauc(y_true: Iterable[object], score: Iterable[float], max_fpr: float = MAX_
 def pauc_raw(y_true: Iterable[object], score: Iterable[float], max_fpr: float = MAX_FPR, group: str = "pauc_raw") -> float:
     """Unstandardised partial AUC: the area under the ROC curve up to ``max_fpr``, divided by ``max_fpr``.
 
-    This is the "plain" reading of the DCASE definition (mean TPR over FPR in [0, max_fpr]):
-    a perfect detector gets 1 but a chance detector gets only ``max_fpr / 2`` (0.05 for
-    ``max_fpr = 0.1``), not 0.5. :func:`pauc` (what published numbers use) maps the same area
-    linearly so that chance = 0.5; the two are related by
-    ``pauc = 0.5 * (1 + (pauc_raw - max_fpr / 2) / (1 - max_fpr / 2))``.
+    The plain reading of the DCASE definition (mean TPR over FPR in [0, max_fpr]): a perfect detector
+    gets 1, a chance detector ``max_fpr / 2`` (0.05 for ``max_fpr = 0.1``), not 0.5. The two are
+    related by ``pauc = 0.5 * (1 + (pauc_raw - max_fpr / 2) / (1 - max_fpr / 2))``.
+
+    Args:
+        y_true: labels; both classes must be present.
+        score: anomaly scores, higher = more anomalous.
+        max_fpr: upper end of the FPR range, in (0, 1].
+        group: names the data in error messages.
+
+    Returns:
+        pauc_raw: a fraction in [0, 1].
     """
     _check_max_fpr(max_fpr)
     y, s = _check_inputs(y_true, score, group)
@@ -366,25 +387,27 @@ def _evaluate_2022(df: pd.DataFrame, method: str) -> list[dict]:
 
 
 def evaluate(scores: pd.DataFrame, method: str | None = None) -> pd.DataFrame:
-    """Scores table -> results table (columns :data:`RESULT_COLUMNS`), as the official DCASE code.
+    """Scores table -> results table, as the official DCASE code.
 
-    ``scores`` has columns ``path, layout, machine_type, unit, domain, label, score``; ``layout``
-    may be missing (inferred from ``id_`` / ``section_`` units). Rows without a label are
-    dropped with a warning. ``method`` names the rows; when None, a ``method`` column of
-    ``scores`` is used (one block of rows per method), else ``"unnamed"``.
-
-    DCASE 2020 rows: one per (machine type, ID) with domain ``all``; per type a ``unit="mean"``
-    row (arithmetic means, ``mauc`` = minimum AUC over the type's IDs); and a ``machine_type="all"``,
-    ``unit="mean"`` row = arithmetic mean over the types' mean rows. ``mauc`` means the same in
-    every row: the minimum AUC over the machine IDs the row covers (in the ``all`` row, every ID
-    of every type).
+    DCASE 2020 rows: one per (machine type, ID) with domain ``all``; per type a ``unit="mean"`` row
+    (arithmetic means); and a ``machine_type="all"``, ``unit="mean"`` row (mean over the types' mean
+    rows). ``mauc`` is, in every row, the minimum AUC over the machine IDs the row covers.
 
     DCASE 2022 rows, per (machine type, section): ``source`` (AUC over source normals + all
-    anomalies; pauc NaN), ``target`` (likewise), ``all`` (pAUC over all clips; auc over all clips,
-    informative only). Per type, and over all types (``machine_type="all"``), ``unit="mean"``
+    anomalies; pauc NaN), ``target`` (likewise), ``all`` (pAUC over all clips; its auc over all
+    clips is informative only). Per type, and over all types (``machine_type="all"``), ``unit="mean"``
     rows hold harmonic means over the sections for each domain. The ``unit="official"`` row
-    (``machine_type="all"``, ``domain="all"``) holds the official score in its ``auc`` column:
-    the harmonic mean of all AUC_source, AUC_target and pAUC values (pauc column NaN).
+    (``machine_type="all"``, ``domain="all"``) holds the official score in its ``auc`` column.
+
+    Args:
+        scores: columns ``path, layout, machine_type, unit, domain, label, score``; ``layout`` may be
+            missing (inferred from ``id_`` / ``section_`` units); rows without a label are dropped
+            with a warning.
+        method: names the rows; None: a ``method`` column of ``scores`` (one block per method),
+            else ``"unnamed"``.
+
+    Returns:
+        results: columns :data:`RESULT_COLUMNS`; AUC / pAUC as fractions.
     """
     if method is None and "method" in scores.columns and scores["method"].notna().any():
         parts = [evaluate(g.drop(columns="method"), method=str(m))
@@ -407,11 +430,18 @@ def _lines(mask: np.ndarray | pd.Series, df: pd.DataFrame, n: int = 5, paths: bo
 def read_scores(path: str | Path) -> pd.DataFrame:
     """Read a scores CSV (as written by ``asd score``) and check it, naming the file.
 
-    Refuses a missing or empty (0 bytes) file, a file that is not CSV, missing columns (at
-    least :data:`SCORE_REQUIRED`; ``asd score`` writes :data:`SCORE_COLUMNS`), a table without
-    rows, empty paths, non-numeric or non-finite scores, and rows or paths that occur twice
-    (per ``method`` when the file has a ``method`` column). Rows are named by their CSV line
-    number (the header is line 1) and path. Raises ``FileNotFoundError`` or ``ValueError``.
+    Args:
+        path: the CSV; columns at least :data:`SCORE_REQUIRED` (``asd score`` writes
+            :data:`SCORE_COLUMNS`).
+
+    Returns:
+        scores: the table.
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: an empty (0 bytes) or non-CSV file, missing columns, no rows, empty paths,
+            non-numeric or non-finite scores, rows or paths that occur twice (per ``method`` when
+            there is a ``method`` column); rows are named by CSV line number (header = line 1) and path.
     """
     path = Path(path)
     if not path.exists():
@@ -495,9 +525,14 @@ def _type_order(layout: str, types: Iterable[str]) -> list[str]:
 def summary_table(results: pd.DataFrame, percent: bool = True, include_mauc: bool = False) -> pd.DataFrame:
     """Wide table for the book: rows machine type (+ ``all``), columns (method, metric).
 
-    DCASE 2020 metrics: ``AUC``, ``pAUC`` (and ``mAUC`` with ``include_mauc``), from the mean
-    rows. DCASE 2022 metrics: ``AUC (source)``, ``AUC (target)``, ``pAUC``: harmonic means
-    over sections. Values in % when ``percent``.
+    Args:
+        results: a results table of :func:`evaluate` (one layout).
+        percent: values in % (else fractions).
+        include_mauc: add ``mAUC`` (DCASE 2020).
+
+    Returns:
+        table: DCASE 2020 metrics ``AUC``, ``pAUC`` (and ``mAUC``) from the mean rows; DCASE 2022
+            metrics ``AUC (source)``, ``AUC (target)``, ``pAUC``: harmonic means over sections.
     """
     layout = _check_results(results)
     mean = results[results["unit"] == "mean"]
@@ -526,7 +561,15 @@ def summary_table(results: pd.DataFrame, percent: bool = True, include_mauc: boo
 
 
 def official_score(results: pd.DataFrame, method: str | None = None) -> float:
-    """The DCASE 2022 official score (a fraction) from a results table of :func:`evaluate`."""
+    """The DCASE 2022 official score from a results table of :func:`evaluate`.
+
+    Args:
+        results: a DCASE 2022 results table.
+        method: the method whose score is wanted (needed when there are several).
+
+    Returns:
+        score: a fraction in [0, 1].
+    """
     rows = results[(results["unit"] == "official") & (results["machine_type"] == "all")]
     if method is not None:
         rows = rows[rows["method"] == method]
@@ -625,8 +668,14 @@ def published_table(dataset: str = "dcase2020", percent: bool = True) -> pd.Data
 def attach_manifest(scores: pd.DataFrame, manifest: pd.DataFrame | str | Path) -> pd.DataFrame:
     """Add the synthetic ground truth (``anomaly_kind``, ``anomaly_band``, ``severity``) to scores.
 
-    ``manifest`` is the ``manifest.csv`` of a set made by :mod:`asdlib.synth` (or its path);
-    rows are matched on ``<type>/<split>/<file name>``. Explained in chapters 2 and 9.
+    Explained in chapters 2 and 9. Rows are matched on ``<type>/<split>/<file name>``.
+
+    Args:
+        scores: a scores table (``path``, ``label``, ...).
+        manifest: the ``manifest.csv`` of a set made by :mod:`asdlib.synth`, or its path.
+
+    Returns:
+        scores: with the three columns added.
     """
     if not isinstance(manifest, pd.DataFrame):
         manifest = pd.read_csv(manifest)
@@ -643,12 +692,18 @@ def attach_manifest(scores: pd.DataFrame, manifest: pd.DataFrame | str | Path) -
 def evaluate_by(scores: pd.DataFrame, column: str = "anomaly_band", method: str | None = None) -> pd.DataFrame:
     """AUC / pAUC of each group of anomalies against *all* normal clips of the same unit.
 
-    For every value ``v`` of ``column`` (e.g. ``low`` / ``high`` for ``anomaly_band``, or each
-    ``anomaly_kind``) the normal clips of a unit are kept and the anomalies restricted to
-    ``column == v``, then :func:`evaluate` runs as usual. Returns the mean rows per machine
-    type (``unit == "mean"``; for 2022 the ``domain == "all"`` rows, whose pAUC covers the section)
-    with an extra column named ``column``. Chapter 9 splits results by low- and
+    For every value ``v`` of ``column`` the normal clips are kept and the anomalies restricted to
+    ``column == v``, then :func:`evaluate` runs as usual. Chapter 9 splits results by low- and
     high-frequency anomaly kinds this way.
+
+    Args:
+        scores: a scores table with ``column`` (see :func:`attach_manifest`).
+        column: e.g. ``anomaly_band`` (``low`` / ``high``) or ``anomaly_kind``.
+        method: as in :func:`evaluate`.
+
+    Returns:
+        results: the ``unit == "mean"`` (and ``official``) rows per value, for 2022 those of
+            ``domain == "all"`` (whose pAUC covers the section), with a column named ``column``.
     """
     if column not in scores:
         raise ValueError(f"scores have no column {column!r}; attach the synthetic manifest first (attach_manifest)")

@@ -34,7 +34,15 @@ STEMS = ("patch", "conv-pool")
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
-    """Number of (trainable) parameters of ``model``."""
+    """Number of (trainable) parameters of ``model``.
+
+    Args:
+        model: any module.
+        trainable_only: count only parameters with ``requires_grad``.
+
+    Returns:
+        n: the count.
+    """
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
@@ -63,49 +71,25 @@ class _ResBlock(nn.Module):
 class Encoder(nn.Module):
     """A small ResNet for log-mel segments ``[B, 1, M, T] -> [B, emb_dim]``.
 
-    Layout: a stem that reduces both axes 4-fold, then ``depth`` residual stages (stage ``i`` has
-    ``width * min(2**i, 4)`` channels; every stage after the first halves both axes), so the mel
-    axis shrinks ``2**(depth + 1)``-fold. The frequency positions are kept (features are
-    flattened over channels x remaining mel rows, since *where* in frequency a machine's tones
-    sit matters), then pooled over time by mean + max, which works for any number of frames. A
-    linear layer gives the embedding.
-
-    Two stems (``stem``):
-
-    * ``"patch"`` (default): a 4 x 4 convolution with stride 4 (non-overlapping patches, the
-      "patchify" stem of ConvNeXt / ViT) - BN - ReLU. The input is zero-padded at the top and the
-      end to a multiple of 4 first, when it is not one already.
-    * ``"conv-pool"``: the ResNet stem, a 3 x 3 convolution with stride 2 - BN - ReLU - 2 x 2
-      max-pool (ceil mode); the only stem of asdlib 0.1.
-
-    Both give the same map size (``ceil(n / 4)`` on each axis). The patch stem is the lean one:
-    the conv-pool stem computes and stores a full-resolution map (4x the values of everything
-    after it) and spends about a third of a training step on it and its max-pool on this 2-core
-    CPU (profile in ``benchmarks/bench_train.py``); the patch stem does not. It is a different
-    function, not a faster way to compute the same one (``asd run --set stem=conv-pool`` trains
-    the other, e.g. for an ablation).
-
-    Width 32 / depth 4 (about 0.75 M parameters) trains on a 2-core CPU; use width 64+ on a GPU.
-
-    Speed: on the CPU the convolution weights, and so every feature map, are stored
-    channels-last (NHWC), the layout in which oneDNN's convolutions, batch norm and max-pool are
-    fastest; on any other device (CUDA, MPS) they stay in the default NCHW layout (the encoder
-    switches whenever it is moved, e.g. by ``.to(device)``). The stem folds its batch norm into
-    the convolution (:meth:`stem_forward`): the batch statistics of a convolution of the input
-    are ``w . mean(patch)`` and ``w' Cov(patch) w``, from the covariance of the input's patches,
-    so the stem's batch norm and its backward pass disappear; the conv-pool stem also applies its
-    ReLU after the max-pool, on a quarter of the values. None of this changes the function:
-    max-pool and ReLU commute exactly (their gradients too); the folded batch norm has the same
-    output, gradients and running statistics as ``nn.BatchNorm2d`` up to float rounding (outputs
-    agree to ~1e-5), and the layout only changes the order of float operations.
+    A stem that reduces both axes 4-fold (``ceil(n / 4)``), then ``depth`` residual stages (stage
+    ``i`` has ``width * min(2**i, 4)`` channels; every stage after the first halves both axes). The
+    features are flattened over channels x remaining mel rows (the frequency positions are kept),
+    pooled over time by mean + max (any number of frames), and a linear layer gives the embedding.
+    Stems: ``"patch"`` (default), a 4 x 4 convolution with stride 4 - BN - ReLU (the input is
+    zero-padded to a multiple of 4 first); ``"conv-pool"``, the ResNet stem: 3 x 3 convolution with
+    stride 2 - BN - ReLU - 2 x 2 max-pool (ceil mode). They are different functions (``asd run --set
+    stem=conv-pool`` trains the other). On the CPU the weights and feature maps are channels-last
+    (NHWC), elsewhere NCHW (switched whenever the encoder is moved); the stem's batch norm is folded
+    into its convolution (:meth:`stem_forward`). Neither changes the function beyond float rounding;
+    design reasons in ``docs/design.md``.
 
     Args:
         n_mels: mel bands of the input (fixes the size of the final linear layer).
         width: channels of the first stage.
         depth: number of residual stages.
         emb_dim: embedding size.
-        dropout: dropout before the final linear layer.
-        stem: ``"patch"`` or ``"conv-pool"`` (see above).
+        dropout: dropout before the final linear layer, in [0, 1).
+        stem: ``"patch"`` or ``"conv-pool"`` (:data:`STEMS`).
     """
 
     def __init__(self, n_mels: int = 128, width: int = 32, depth: int = 4, emb_dim: int = 128,
@@ -354,12 +338,11 @@ def _dense_bn_relu(n_in: int, n_out: int) -> list[nn.Module]:
 class AutoEncoder(nn.Module):
     """The DCASE 2020 Task 2 official baseline autoencoder (``keras_model.get_model``).
 
-    Input: ``n_mels * frames`` = 320 dims (5 stacked frames of 64 log-mel bins).
-    Encoder: Dense(128)-BN-ReLU x4, Dense(8)-BN-ReLU; decoder: Dense(128)-BN-ReLU x4,
-    Dense(320) (linear output). Matches the official Keras model layer for layer; to be
-    faithful we also use Keras' initialisation (Glorot-uniform weights, zero biases) and its
-    BatchNorm settings (epsilon 1e-3, momentum 0.99). The official training: Adam (lr 1e-3),
-    MSE, 100 epochs, batch 512, validation split 0.1.
+    Input: ``n_mels * frames`` = 320 dims (5 stacked frames of 64 log-mel bins). Encoder:
+    Dense(128)-BN-ReLU x4, Dense(8)-BN-ReLU; decoder: Dense(128)-BN-ReLU x4, Dense(320) (linear
+    output). Layer for layer the official Keras model, with Keras' initialisation (Glorot-uniform
+    weights, zero biases) and BatchNorm settings (epsilon 1e-3, momentum 0.99). The official
+    training: Adam (lr 1e-3), MSE, 100 epochs, batch 512, validation split 0.1.
 
     Args:
         n_mels: log-mel bins per frame (64 in the baseline).
@@ -397,10 +380,16 @@ class AutoEncoder(nn.Module):
 def stack_frames(logmel: np.ndarray | Tensor, frames: int = 5) -> np.ndarray | Tensor:
     """Stack ``frames`` consecutive log-mel frames into vectors, exactly like the baseline.
 
-    ``logmel`` is ``[M, T]``; the result is ``[T - frames + 1, M * frames]`` with
     ``out[:, M * t : M * (t + 1)] = logmel[:, t : t + n].T`` (frame-major, as the official
-    ``file_to_vector_array``). A clip shorter than ``frames`` gives an empty ``[0, M * frames]``
-    array, as in the official code. Returns the input's type (numpy or torch).
+    ``file_to_vector_array``).
+
+    Args:
+        logmel: ``[M, T]`` numpy array or tensor.
+        frames: frames per vector.
+
+    Returns:
+        vectors: ``[T - frames + 1, M * frames]``, of the input's type; empty ``[0, M * frames]``
+            for a clip shorter than ``frames``, as in the official code.
     """
     if frames < 1:
         raise ValueError(f"stack_frames: frames must be >= 1, got {frames}")
@@ -423,8 +412,15 @@ def stack_frames(logmel: np.ndarray | Tensor, frames: int = 5) -> np.ndarray | T
 def reconstruction_error(model: nn.Module, vectors: np.ndarray | Tensor, batch_size: int = 4096) -> float:
     """The baseline's anomaly score of one clip: mean squared error over all its vectors.
 
-    ``vectors`` is ``[N, D]`` (from :func:`stack_frames`); the model runs in eval mode (its
-    previous mode is restored) on its own device.
+    The model runs in eval mode (its previous mode is restored) on its own device.
+
+    Args:
+        model: an :class:`AutoEncoder`.
+        vectors: ``[N, D]`` from :func:`stack_frames`.
+        batch_size: vectors per forward pass.
+
+    Returns:
+        error: the mean squared error.
     """
     x = torch.as_tensor(np.asarray(vectors) if not isinstance(vectors, Tensor) else vectors)
     if x.dim() != 2 or x.shape[0] == 0:

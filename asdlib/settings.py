@@ -1,23 +1,13 @@
 """Every ``ASD_*`` environment variable that asdlib reads, in one place.
 
-Explained in ``book/index.md`` ("How to use this book") and the README ("Settings"). No other
+Explained in ``book/index.md`` ("How to use this book") and the README ("Settings");
+:data:`VARIABLES` holds each one's default and meaning (as a table: :func:`describe`). No other
 module reads ``os.environ`` for an ``ASD_*`` name: they call the functions below.
 
-======================  ==========================================  ==============================
-variable                meaning                                     default
-======================  ==========================================  ==============================
-``ASD_DATA``            data of the chapters: ``synthetic``/``real``  ``synthetic``
-``ASD_DATA_DIR``        where real DCASE data is downloaded / read  ``~/asd-data``
-``ASD_CACHE``           features, synthetic sets and cached runs    ``~/.cache/asdlib``
-``ASD_SYNTH_SCALE``     scale of the chapters' synthetic sets       ``book``
-``ASD_SAMPLES``         folder of real sample clips (optional)      ``../shared/data/dcase-samples``
-                                                                    beside the checkout, if present
-``ASD_ZENODO_URL``      base URL of the Zenodo server (tests and    ``https://zenodo.org``
-                        mirrors)
-``ASD_RESULTS``         the experiment store (``asdlib.store``)     ``results/`` of the checkout
-``ASD_REAL_TOYCAR``     the real DCASE 2020 ToyCar clips            ``../shared/data/real-toycar/
-                                                                    dcase2020`` beside the checkout
-======================  ==========================================  ==============================
+``ASD_DATA`` (``synthetic`` / ``real``), ``ASD_DATA_DIR`` (real DCASE data), ``ASD_CACHE``
+(features, synthetic sets, cached runs), ``ASD_SYNTH_SCALE``, ``ASD_SAMPLES`` (real sample
+clips), ``ASD_ZENODO_URL`` (tests and mirrors), ``ASD_RESULTS`` (the experiment store) and
+``ASD_REAL_TOYCAR`` (the real DCASE 2020 ToyCar clips).
 """
 from __future__ import annotations
 

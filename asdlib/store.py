@@ -56,10 +56,11 @@ class DataMismatchError(StoreError):
 class Run:
     """One stored run: a method with settings, trained with one seed on (a subset of) a data set.
 
-    ``n_train``: the first ``n_train`` normal training clips of each unit (of ``units`` only, when
-    given; :func:`asdlib.data.first_training_clips`); ``machines``: the machine types trained and
-    scored (all when empty); ``overrides``: settings on top of the experiment's; ``scorer``:
-    score the trained run with this scorer instead of its own; ``name``: the configuration's label.
+    Fields (besides experiment, dataset, method and seed): ``n_train``: the first ``n_train``
+    normal training clips of each unit (of ``units`` only, when given;
+    :func:`asdlib.data.first_training_clips`); ``machines``: the machine types trained and scored
+    (all when empty); ``overrides``: settings on top of the experiment's; ``scorer``: score the
+    trained run with this scorer instead of its own; ``name``: the configuration's label.
     """
 
     experiment: str
@@ -464,7 +465,18 @@ def _is_fresh(meta: dict) -> bool:
 
 def run_all(experiments: Iterable[str] | None = None, root: Path | None = None, threads: int | None = 2,
             progress: bool = True, force: bool = False) -> list[str]:
-    """Compute every planned run that is missing or stale into the store (resumable); return their ids."""
+    """Compute every planned run that is missing or stale into the store (resumable).
+
+    Args:
+        experiments: experiment names (None: all of :data:`EXPERIMENTS`).
+        root: the store folder (default :func:`store_dir`).
+        threads: torch threads (None or 0: leave torch's setting).
+        progress: show a progress bar.
+        force: compute every run again, fresh or not.
+
+    Returns:
+        ids: ``<experiment>/<run id>`` of every run computed.
+    """
     import torch
     from tqdm.auto import tqdm
 
@@ -529,10 +541,16 @@ def _test_rows(df: pd.DataFrame, run: Run) -> pd.DataFrame:
 
 
 def check(experiments: Iterable[str] | None = None, root: Path | None = None, data: bool = False) -> list[str]:
-    """One problem per planned run that is missing, unreadable or stale (empty: the store is current).
+    """The problems of the store: one per planned run that is missing, unreadable or stale.
 
-    ``data``: also compare each run's test clips (names and content) with the data on this machine
-    (:func:`test_data`); a data set that is absent here is skipped with no problem reported.
+    Args:
+        experiments: experiment names (None: all).
+        root: the store folder (default :func:`store_dir`).
+        data: also compare each run's test clips (names and content) with the data on this machine
+            (:func:`test_data`); a data set that is absent here is skipped.
+
+    Returns:
+        problems: one line each; empty when the store is current.
     """
     return _read_checked(experiments, root, data)[0]
 
@@ -580,11 +598,19 @@ def _read_checked(experiments: Iterable[str] | None, root: Path | None, data: bo
 def load(experiment: str, df: pd.DataFrame | None = None, root: Path | None = None) -> pd.DataFrame:
     """Every stored run of ``experiment`` as one scores table (``asdlib.metrics`` / ``stats`` columns).
 
-    Columns: ``path, layout, machine_type, unit, domain, label, score, method, seed, n_train,
-    run``; ``method`` is the run's label. With ``df`` (an index holding the same test clips, e.g.
-    the book-scale set) the paths and labels come from it and every stored clip list is checked
-    against it; without it they are read from the clip names. Raises :class:`StaleStoreError` or
-    :class:`StoreError` naming the run.
+    Args:
+        experiment: an experiment name.
+        df: an index holding the same test clips (e.g. the book-scale set): paths and labels come
+            from it and every stored clip list is checked against it; None: read from the clip names.
+        root: the store folder (default :func:`store_dir`).
+
+    Returns:
+        scores: columns ``path, layout, machine_type, unit, domain, label, score, method, seed,
+            n_train, run``; ``method`` is the run's label.
+
+    Raises:
+        StaleStoreError: naming each run that is missing, unreadable or stale.
+        DataMismatchError: the stored clip list or clip content differs from ``df``'s test clips.
     """
     from .data import fingerprint, parse_filename
 
@@ -645,8 +671,14 @@ def provenance(experiment: str, root: Path | None = None) -> pd.DataFrame:
 def recompute(experiment: str, run_id: str, root: Path | None = None) -> dict:
     """Compute a stored run again (a fresh training, with its recorded threads) and compare the scores.
 
-    Returns ``{"run", "clips", "max_abs_diff", "identical", "same_data"}``; identical means equal
-    to the stored :data:`DIGITS` significant digits.
+    Args:
+        experiment: an experiment name.
+        run_id: the run's id (:attr:`Run.run_id`).
+        root: the store folder (default :func:`store_dir`).
+
+    Returns:
+        result: ``{"run", "clips", "max_abs_diff", "identical", "same_data"}``; identical means
+            equal to the stored :data:`DIGITS` significant digits.
     """
     import torch
 
@@ -676,8 +708,16 @@ def recompute(experiment: str, run_id: str, root: Path | None = None) -> dict:
 def live(experiment: str, df: pd.DataFrame, progress: bool = False) -> pd.DataFrame:
     """The runs of ``experiment`` trained here on ``df`` (real DCASE data), as :func:`load`'s table.
 
-    Same methods, settings and seeds as the store; a training size larger than ``df`` holds for
-    some unit is replaced by all of that data's training clips (and said so).
+    Same methods, settings and seeds as the store; a training size larger than ``df`` holds for some
+    unit is replaced by all of that data's training clips (and said so).
+
+    Args:
+        experiment: an experiment name.
+        df: the index of the data to train and score on.
+        progress: show progress bars.
+
+    Returns:
+        scores: as :func:`load`.
     """
     parts = []
     for run in plan([experiment]):

@@ -1,56 +1,15 @@
 """DCASE submission files: write, read and evaluate them; a hidden-label test set for a course.
 
-Explained in chapter 8, ``book/08_dcase2022_results.ipynb`` (the DCASE 2022 results and a small
-challenge on held-back synthetic test labels).
+Explained in chapter 8, ``book/08_dcase2022_results.ipynb`` (DCASE 2022, one threshold for both
+domains); the course's capstone, ``book/course/capstone.md``, uses it for a challenge on hidden
+synthetic test labels. Where the formats and the threshold rule come from: ``docs/design.md``.
 
-**The files**, as the official baselines write them and the official evaluators read them
-(``dcase2022_task2_baseline_ae`` ``01_test.py``; ``dcase2022_task2_evaluator``;
-``dcase2020_task2_evaluator``), one pair per machine type and section, in one folder:
+The files, one per machine type and unit, in one folder; each row is ``<file base name>,<value>``,
+comma-separated, no header row, one row per test clip:
 
-* DCASE 2021/2022: ``anomaly_score_<type>_section_<XX>_test.csv`` and
-  ``decision_result_<type>_section_<XX>_test.csv``;
+* DCASE 2021/2022: ``anomaly_score_<type>_section_<XX>_test.csv`` (score, higher = more
+  anomalous) and ``decision_result_<type>_section_<XX>_test.csv`` (1 = anomalous, 0 = normal);
 * DCASE 2020: ``anomaly_score_<type>_id_<XX>.csv`` only (the 2020 challenge had no decisions).
-
-Each row is ``<file base name>,<value>``: the anomaly score (higher = more anomalous) or the
-decision (1 = anomalous, 0 = normal); comma-separated, **no header row**, one row per test clip.
-
-**The decision threshold** (:func:`fit_decision_threshold`) is fitted on *training* clips'
-scores only, as in the official baselines: a gamma distribution is fitted to the scores
-(``scipy.stats.gamma.fit``, shape, location and scale by maximum likelihood) and the threshold
-is its ``quantile`` (default 0.9) point; a clip is anomalous when its score is *above* the
-threshold. One threshold per machine type serves all its sections and both domains (the
-baselines fit one distribution per machine type; the 2022 rules allow one threshold for both
-domains). Which training scores: ``asd score --format dcase`` uses each training clip's score
-with the clip left out of the memory (k-NN scorers, :meth:`asdlib.scoring.UnitScorer.train_scores`)
-or in-sample (the autoencoder's reconstruction error, as the official baseline). When the gamma
-fit fails (e.g. all scores equal), the empirical quantile is used, with a warning.
-
-**The ground truth** (:func:`read_ground_truth`): a CSV with a header and one row per test clip:
-``machine_type, file, unit, domain, label``. ``file`` is the clip's base name as written in the
-submission (a ``path`` column may replace it: its base name is used); ``unit`` is ``id_XX`` or
-``section_XX`` (``section`` / ``machine_id`` columns are accepted instead); ``domain`` is
-``source`` / ``target`` (may be omitted for 2020); ``label`` is ``normal`` / ``anomaly`` (or
-0/1). With a ``split`` column only ``test`` rows are used, so the CSV of ``asd index`` on a
-development set is a ground truth as it is. :func:`hide_labels` writes one for a synthetic set.
-
-**Metrics** (:func:`evaluate_submission`): the official AUC / pAUC / 2022 score of
-:func:`asdlib.metrics.evaluate`, plus precision, recall and F1 of the decisions as the official
-2022 evaluator computes them: per section and domain over that domain's clips (normal and
-anomalous), ``tp / max(tp + fp, eps)``, ``tp / max(tp + fn, eps)`` and
-``2 P R / max(P + R, eps)``, and harmonic means over sections and domains.
-
-**A small challenge for a course** (a hidden-label test set and its evaluation)::
-
-    # teacher: a labelled synthetic set, then a copy without test labels for the students
-    asd synth --layout dcase2022 --scale book --machines fan,valve --out course/full
-    python -c "from asdlib.submission import hide_labels; print(hide_labels('course/full', 'course/students'))"
-    #   -> course/students_ground_truth.csv (kept by the teacher, not inside course/students)
-    # students: train on the training clips, submit scores and decisions for the test clips
-    asd train --data course/students --machine fan --method contrastive-hf --out runs/fan
-    asd score --run runs/fan --data course/students --format dcase --out team_a
-    #   (once per machine type, into the same folder)
-    # teacher: the official metrics and precision / recall / F1 of each team's folder
-    asd evaluate --submission team_a --ground-truth course/students_ground_truth.csv
 """
 
 from __future__ import annotations
@@ -109,11 +68,16 @@ def _layout_of_unit(unit: str) -> str:
 
 
 def submission_file_names(machine_type: str, unit: str) -> tuple[str, str | None]:
-    """``(anomaly-score file name, decision file name or None)`` of one machine type and unit.
+    """The submission file names of one machine type and unit.
 
-    ``("fan", "section_00")`` -> ``anomaly_score_fan_section_00_test.csv`` and
-    ``decision_result_fan_section_00_test.csv``; ``("fan", "id_00")`` ->
-    ``anomaly_score_fan_id_00.csv`` and None (2020 had no decision files).
+    Args:
+        machine_type: e.g. ``"fan"``.
+        unit: ``section_XX`` (DCASE 2021/2022) or ``id_XX`` (DCASE 2020).
+
+    Returns:
+        names: ``(anomaly-score file name, decision file name or None)``, e.g.
+            ``("anomaly_score_fan_section_00_test.csv", "decision_result_fan_section_00_test.csv")``
+            or ``("anomaly_score_fan_id_00.csv", None)``.
     """
     if not machine_type or "/" in machine_type or "\\" in machine_type:
         raise SubmissionError(f"machine type {machine_type!r} cannot be part of a file name")
@@ -126,9 +90,16 @@ def submission_file_names(machine_type: str, unit: str) -> tuple[str, str | None
 def fit_decision_threshold(train_scores: Iterable[float], quantile: float = DEFAULT_QUANTILE) -> float:
     """The ``quantile`` point of a gamma distribution fitted to *training* clips' scores.
 
-    As the official DCASE 2021-2023 baselines: ``scipy.stats.gamma.fit`` (shape, location,
-    scale), then ``gamma.ppf(quantile)``. Falls back to ``numpy.quantile`` with a warning when
-    the fit fails or gives a non-finite threshold. Never pass test clips' scores here.
+    As the official DCASE 2021-2023 baselines: ``scipy.stats.gamma.fit`` (shape, location, scale),
+    then ``gamma.ppf(quantile)``. Falls back to ``numpy.quantile`` with a warning when the fit fails
+    or gives a non-finite threshold. Never pass test clips' scores here.
+
+    Args:
+        train_scores: anomaly scores of normal training clips (at least 2, all finite).
+        quantile: the quantile in (0, 1).
+
+    Returns:
+        threshold: a clip is anomalous when its score is above it.
     """
     from scipy import stats
 
@@ -153,7 +124,15 @@ def fit_decision_threshold(train_scores: Iterable[float], quantile: float = DEFA
 
 
 def decision_thresholds(train_scores: pd.DataFrame, quantile: float = DEFAULT_QUANTILE) -> dict[str, float]:
-    """One threshold per machine type from a training-clip scores table (``machine_type``, ``score``)."""
+    """One decision threshold per machine type (:func:`fit_decision_threshold`).
+
+    Args:
+        train_scores: training-clip scores with columns ``machine_type``, ``score``.
+        quantile: the quantile in (0, 1).
+
+    Returns:
+        thresholds: machine type -> threshold.
+    """
     missing = [c for c in ("machine_type", "score") if c not in train_scores.columns]
     if missing:
         raise ValueError(f"train_scores: missing column(s) {missing}")
@@ -181,14 +160,19 @@ def write_submission(scores: pd.DataFrame, out_dir: str | os.PathLike[str],
                      overwrite: bool = False) -> list[Path]:
     """Write the DCASE submission files of a test-clip scores table into ``out_dir``.
 
-    ``scores`` has columns ``path`` (or ``file``), ``machine_type``, ``unit`` and ``score``
-    (the table of ``asd score`` / :func:`asdlib.train.score`). One file per (machine type,
-    unit), rows sorted by file name. DCASE 2022 (``section_XX`` units) needs
-    ``decision_threshold``: one float, or one per machine type (see
-    :func:`fit_decision_threshold`); decision = 1 where ``score > threshold``. DCASE 2020
-    (``id_XX``) has no decision files, so a threshold is refused there. Existing files are
-    refused unless ``overwrite``; other files in ``out_dir`` (e.g. other machine types) stay.
-    Returns the written paths.
+    One file per (machine type, unit), rows sorted by file name; decision = 1 where
+    ``score > threshold``. Other files in ``out_dir`` (e.g. of other machine types) stay.
+
+    Args:
+        scores: columns ``path`` (or ``file``), ``machine_type``, ``unit``, ``score`` (the table of
+            ``asd score`` / :func:`asdlib.pipeline.score`).
+        out_dir: the submission folder (created if missing).
+        decision_threshold: one float, or machine type -> float; required for DCASE 2022
+            (``section_XX``) units, refused for DCASE 2020 (``id_XX``), which has no decision files.
+        overwrite: replace existing files (else they are refused).
+
+    Returns:
+        paths: the written files.
     """
     missing = [c for c in ("machine_type", "unit", "score") if c not in scores.columns]
     if "path" not in scores.columns and "file" not in scores.columns:
@@ -287,15 +271,20 @@ def _read_rows(path: Path, kind: str) -> list[tuple[str, float]]:
 
 
 def read_submission(folder: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read and check a submission folder.
+    """Read and check a submission folder; files that do not end in ``.csv`` are ignored.
 
-    Returns one row per clip: ``layout, machine_type, unit, file, score, decision`` (decision
-    NaN for 2020) and ``score_file`` (the file name it came from). Raises
-    :class:`SubmissionError` naming the file for: an unexpected ``.csv`` name, mixed 2020 /
-    2022 names, a score file without its decision file (or the reverse), rows that are not
-    ``name,value``, non-numeric scores, decisions other than 0/1, a file name twice (in one
-    file or in two), and decision files that list other clips than their score files.
-    Files that do not end in ``.csv`` are ignored.
+    Args:
+        folder: the submission folder.
+
+    Returns:
+        rows: one per clip: ``layout, machine_type, unit, file, score, decision`` (decision NaN for
+            2020) and ``score_file`` (the file it came from).
+
+    Raises:
+        SubmissionError: naming the file, for an unexpected ``.csv`` name, mixed 2020 / 2022 names,
+            a score file without its decision file (or the reverse), rows that are not
+            ``name,value``, non-numeric scores, decisions other than 0/1, a file name twice (in one
+            file or in two), and decision files that list other clips than their score files.
     """
     root = Path(folder)
     if not root.is_dir():
@@ -360,10 +349,24 @@ def read_submission(folder: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def read_ground_truth(src: str | os.PathLike[str] | pd.DataFrame) -> pd.DataFrame:
-    """Read a ground-truth table (CSV path or DataFrame) into ``machine_type, file, unit, domain, label``.
+    """Read a ground-truth table into the columns ``machine_type, file, unit, domain, label``.
 
-    See the module docstring for the accepted columns. Raises :class:`SubmissionError` naming
-    the table for missing columns, missing / unknown labels or domains and duplicate clips.
+    Accepted columns, one row per test clip: ``machine_type``; ``file`` (the clip's base name as in
+    the submission; a ``path`` column may replace it, its base name is used); ``unit`` (``id_XX`` or
+    ``section_XX``; ``section`` / ``machine_id`` columns are accepted instead); ``domain``
+    (``source`` / ``target``; may be omitted for 2020); ``label`` (``normal`` / ``anomaly`` or 0/1).
+    With a ``split`` column only ``test`` rows are used, so the CSV of ``asd index`` on a
+    development set is a ground truth as it is. :func:`hide_labels` writes one for a synthetic set.
+
+    Args:
+        src: a CSV path (with a header row) or a DataFrame.
+
+    Returns:
+        truth: one row per test clip, columns :data:`GROUND_TRUTH_COLUMNS`.
+
+    Raises:
+        SubmissionError: naming the table, for missing columns, missing / unknown labels or domains
+            and duplicate clips.
     """
     from .metrics import labels_to_binary
 
@@ -438,11 +441,18 @@ def read_ground_truth(src: str | os.PathLike[str] | pd.DataFrame) -> pd.DataFram
 
 # --------------------------------------------------------------------------- evaluation
 def decision_metrics(y_true: Iterable[object], decision: Iterable[float]) -> tuple[float, float, float]:
-    """``(precision, recall, F1)`` of 0/1 decisions, anomaly = positive, as the official evaluator.
+    """Precision, recall and F1 of 0/1 decisions, anomaly = positive, as the official evaluator.
 
     ``precision = tp / max(tp + fp, eps)``, ``recall = tp / max(tp + fn, eps)``,
     ``F1 = 2 P R / max(P + R, eps)`` (0 instead of a division by zero), which equals
     ``sklearn.metrics.precision_recall_fscore_support(..., average="binary", zero_division=0)``.
+
+    Args:
+        y_true: labels (``normal`` / ``anomaly`` or 0/1).
+        decision: 0/1 decisions, one per label.
+
+    Returns:
+        prf: ``(precision, recall, F1)``.
     """
     from sklearn.metrics import precision_recall_fscore_support
 
@@ -490,17 +500,26 @@ def _add_decision_metrics(res: pd.DataFrame, merged: pd.DataFrame) -> pd.DataFra
 
 def evaluate_submission(folder: str | os.PathLike[str], ground_truth: str | os.PathLike[str] | pd.DataFrame,
                         method: str | None = None) -> pd.DataFrame:
-    """Official metrics of a submission folder against a ground truth; results table.
+    """Official metrics of a submission folder against a ground truth.
 
     The rows and columns of :func:`asdlib.metrics.evaluate` (AUC per section and domain, pAUC,
-    harmonic means, the 2022 official score; ``method`` defaults to the folder name), plus
-    ``precision``, ``recall``, ``f1`` of the decisions (2022 only): on each section's
-    ``source`` / ``target`` row over that domain's clips, on its ``all`` row over all its clips,
-    and on the ``mean`` rows the harmonic means over sections (``all``: over sections and both
-    domains). Raises :class:`SubmissionError` naming the file for a missing or extra machine
-    type / section, clips not in the ground truth, ground-truth clips missing from the
-    submission, a clip filed under another section than the ground truth's, and every
-    problem :func:`read_submission` finds.
+    harmonic means, the 2022 official score), plus ``precision``, ``recall``, ``f1`` of the
+    decisions (2022 only), as the official 2022 evaluator computes them: on each section's
+    ``source`` / ``target`` row over that domain's clips, on its ``all`` row over all its clips, and
+    on the ``mean`` rows the harmonic means over sections (``all``: over sections and both domains).
+
+    Args:
+        folder: the submission folder (:func:`read_submission`).
+        ground_truth: CSV path or DataFrame (:func:`read_ground_truth`).
+        method: the rows' ``method`` (default: the folder name).
+
+    Returns:
+        results: the results table.
+
+    Raises:
+        SubmissionError: naming the file, for a missing or extra machine type / section, clips not
+            in the ground truth, ground-truth clips missing from the submission, a clip filed under
+            another section than the ground truth's, and every problem :func:`read_submission` finds.
     """
     from .metrics import evaluate
 
@@ -562,26 +581,25 @@ def hide_labels(root: str | os.PathLike[str], out_root: str | os.PathLike[str],
                 overwrite: bool = False) -> Path:
     """Make an evaluation-style copy of a labelled DCASE data set and write its ground truth apart.
 
-    For a small challenge in a course: students get ``out_root`` (train with the training
-    clips, submit anomaly scores for the test clips), the teacher keeps the ground truth and
-    runs :func:`evaluate_submission` (``asd evaluate --submission DIR --ground-truth CSV``).
+    For a small challenge in a course (``book/course/capstone.md``): students get ``out_root``, the
+    teacher keeps the ground truth and runs :func:`evaluate_submission`. Training clips keep their
+    names (hard-linked where possible, else copied). Test clips are copied under evaluation-set names
+    without domain or label (``section_XX_test_NNNN.wav`` / ``id_XX_NNNNNNNN.wav``), numbered and
+    copied in a seeded random order per machine type and unit. ``attributes_XX.csv`` tables keep
+    their training rows only; ``manifest.csv`` and ``SYNTH_INFO.json`` are not copied. The tree is
+    built in a temporary sibling folder and renamed into place.
 
-    * Training clips keep their names (their domains are public, as in the challenge);
-      they are hard-linked where possible, else copied.
-    * Test clips are *copied* under evaluation-set names without domain or label:
-      ``section_XX_test_NNNN.wav`` (2022) / ``id_XX_NNNNNNNN.wav`` (2020), numbered in a
-      random order (seeded) per machine type and unit, and copied in that order, so neither
-      the numbers nor the file times reveal which clips were normal. (Hard links would keep the
-      originals' times, which follow the generator's normal-then-anomalous order.)
-    * ``attributes_XX.csv`` tables are kept with their training rows only; the synthetic
-      ``manifest.csv`` and ``SYNTH_INFO.json`` are not copied.
-    * The ground truth (columns ``machine_type, file, unit, domain, label, original``;
-      ``original`` = ``<type>/test/<original name>``) goes to ``ground_truth``, by default
-      ``<out_root>_ground_truth.csv`` next to (not inside) ``out_root``.
+    Args:
+        root: a labelled data set (``<root>/<type>/{train,test}``).
+        out_root: the copy for the students; refused when non-empty unless ``overwrite``.
+        ground_truth: where the ground truth goes (default ``<out_root>_ground_truth.csv``, next to,
+            not inside, ``out_root``); columns ``machine_type, file, unit, domain, label, original``
+            (``original`` = ``<type>/test/<original name>``).
+        seed: seed of the test clips' order.
+        overwrite: replace a non-empty ``out_root`` and an existing ground-truth file.
 
-    The tree is built in a temporary sibling folder and renamed into place. A non-empty
-    ``out_root`` or an existing ground-truth file is refused unless ``overwrite``. Returns the
-    ground-truth path.
+    Returns:
+        path: the ground-truth file.
     """
     from .data import index
 

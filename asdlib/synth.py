@@ -1,25 +1,16 @@
 """Synthetic machine sounds in the exact DCASE 2020 / DCASE 2022 Task 2 layouts.
 
-Explained in chapter 1, `book/01_listening.ipynb` (the sound models, listening) and
-chapter 2, `book/02_where_anomalies_live.ipynb` (the anomaly kinds and their frequency
-bands). Every sound model and anomaly kind is documented in `docs/synthetic_data.md`.
+Explained in chapter 1, `book/01_listening.ipynb` (the sound models, listening) and chapter 2,
+`book/02_where_anomalies_live.ipynb` (the anomaly kinds and their frequency bands). Every sound
+model, anomaly kind and scale is documented in `docs/synthetic_data.md`.
 
-The generator lets every chapter run offline. Each machine type has a small,
-physically motivated sound model (rotation harmonics, blade-pass / gear-mesh lines,
-shaped flow noise, strokes, clicks, belts) with one seeded "product model" per type;
-each machine ID (2020) or section (2022) is a copy of that model within small
-manufacturing and installation tolerances (2022 sections also differ by their attribute
-values), so IDs of one type are about as alike as real units of one model; each clip
-varies in load, microphone placement and gain, and gets coloured factory background noise
-at a random SNR. Anomalies come in
-several documented kinds per machine type, about half of them low-frequency
-(< ~1 kHz) and half high-frequency (> ~2 kHz), with random, often subtle severities.
-The premise "anomalies live in high frequencies" is therefore *not* built into the
-data: the manifest says which kind and band every anomalous clip has, so the book can
-test it.
-
-Determinism: every clip is seeded from ``(seed, layout, type, unit, domain, split,
-label, index)``, so the same seed gives byte-identical files whatever ``workers`` is.
+Each machine type has a seeded "product model"; each machine ID (2020) or section (2022) is a
+copy of it within small tolerances (2022 sections also differ by their attributes); each clip
+varies in load, microphone placement and gain, over factory background noise. About half of the
+anomaly kinds of each type are low-frequency (< ~1 kHz), half high-frequency (> ~2 kHz); the
+manifest records the kind, band and severity of every anomalous clip. Every clip is seeded from
+``(seed, layout, type, unit, domain, split, label, index)``, so the same seed gives
+byte-identical files whatever ``workers`` is.
 """
 from __future__ import annotations
 
@@ -81,11 +72,9 @@ class ScaleSpec:
 
 _SCALES: dict[str, ScaleSpec] = {
     "tiny": ScaleSpec(2.0, 2, 6, 3, 3, 6, 1, 2, 2),
-    # book: 64 normal training clips per ID / source domain (twice the old book scale; with 128,
-    # the "study" scale, chapter 7's runs alone would take about 440 s on the 2-core CPU, over a
-    # chapter's 6 minutes: measured per-run times in docs/synthetic_data.md), 10 target training clips per section as
-    # the real 2022 data; 100 + 100 test clips per 2020 ID (a type's mean AUC to about +-4 points),
-    # 50 + 50 per 2022 domain as the real data. "study" is the 128-clip regime for longer runs.
+    # book: 64 normal training clips per ID / source domain, 10 target training clips per section
+    # as the real 2022 data; 100 + 100 test clips per 2020 ID, 50 + 50 per 2022 domain as the real
+    # data. "study": the 128-clip regime for longer runs. Why these sizes: docs/synthetic_data.md.
     "book": ScaleSpec(10.0, 3, 64, 100, 100, 64, 10, 50, 50),
     "study": ScaleSpec(10.0, 3, 128, 100, 100, 128, 10, 50, 50),
     # "curve": the experiment store's learning curve to 256 clips per ID (asdlib.store); its first
@@ -374,10 +363,19 @@ def unit_params(machine_type: str, unit: str, seed: int = 0, layout: str = "dcas
                 domain: str = "source") -> UnitParams:
     """Draw the stable parameters of one machine ID / section (and domain for 2022).
 
-    Explained in chapter 1. ``unit`` is ``id_XX`` (2020) or ``section_XX`` (2022). The units
-    of one machine type are copies of one product model (`_model_params`) that differ by
-    small manufacturing and installation tolerances (`_UNIT_TOL` x `UNIT_SPREAD`), as real
-    units of one model do; 2022 sections also differ by their attribute values.
+    The units of one machine type are copies of one product model that differ by small
+    manufacturing and installation tolerances (``_UNIT_TOL`` x :data:`UNIT_SPREAD`); 2022 sections
+    also differ by their attribute values. Explained in chapter 1.
+
+    Args:
+        machine_type: a machine type of ``layout``.
+        unit: ``id_XX`` (2020) or ``section_XX`` (2022).
+        seed: the data set's seed.
+        layout: ``dcase2020`` or ``dcase2022``.
+        domain: ``source`` or ``target`` (2022).
+
+    Returns:
+        params: the unit's :class:`UnitParams` (frequencies in Hz, levels in dB).
     """
     _check_layout(layout)
     _check_types(layout, [machine_type])
@@ -929,11 +927,19 @@ def _render(machine_type: str, p: UnitParams, rng: np.random.Generator, anomaly:
 
 def synth_clip(machine_type: str, unit_params: UnitParams, rng: np.random.Generator,
                anomaly: str | Mapping[str, Any] | None = None, duration: float = 10.0, sr: int = SR) -> np.ndarray:
-    """Synthesise one clip (float32, mono, in [-1, 1]) of a machine with ``unit_params``.
+    """Synthesise one clip of a machine with ``unit_params``. Explained in chapter 1.
 
-    Explained in chapter 1. ``anomaly`` is None (normal), a kind name from
-    ``ANOMALY_KINDS[machine_type]`` (severity drawn uniformly from ``rng``) or a dict
-    ``{"kind": ..., "severity": s}`` with ``s`` in [0, 1].
+    Args:
+        machine_type: the machine type of ``unit_params``.
+        unit_params: from :func:`unit_params`.
+        rng: the clip's random generator.
+        anomaly: None (normal), a kind name from ``ANOMALY_KINDS[machine_type]`` (severity drawn
+            uniformly from ``rng``) or ``{"kind": ..., "severity": s}`` with ``s`` in [0, 1].
+        duration: length in seconds.
+        sr: sample rate in Hz.
+
+    Returns:
+        x: float32 mono signal in [-1, 1], ``round(duration * sr)`` samples.
     """
     return _render(machine_type, unit_params, rng, anomaly, duration, sr)[0]
 
@@ -1012,9 +1018,17 @@ def _plan(layout: str, spec: ScaleSpec, machines: Sequence[str], seed: int) -> l
 
 def plan_counts(layout: str = "dcase2020", scale: str | ScaleSpec = "book",
                 machines: Sequence[str] | None = None, seed: int = 0) -> pd.DataFrame:
-    """Clip counts per machine type, unit, domain, split and label that `generate` would write.
+    """Clip counts that :func:`generate` would write; nothing is synthesised. Explained in chapter 1.
 
-    Explained in chapter 1. Nothing is synthesised: the counts come from the generation plan.
+    Args:
+        layout: ``dcase2020`` or ``dcase2022``.
+        scale: a scale name (:data:`SCALES`) or a :class:`ScaleSpec`.
+        machines: machine types (None: all of the layout).
+        seed: the data set's seed.
+
+    Returns:
+        counts: one row per (machine_type, unit, domain, split, label) with ``clips`` and
+            ``duration`` (seconds per clip).
     """
     _check_layout(layout)
     plan = _plan(layout, _resolve_scale(scale), _check_types(layout, MACHINE_TYPES[layout] if machines is None
@@ -1070,13 +1084,26 @@ def _is_nonempty_dir(path: Path) -> bool:
 def generate(out: str | os.PathLike, layout: str = "dcase2020", scale: str | ScaleSpec = "book",
              machines: Sequence[str] | str | None = None, seed: int = 0, workers: int | None = None,
              progress: bool = False, overwrite: bool = False) -> pd.DataFrame:
-    """Generate a synthetic data set in the DCASE ``layout`` under ``out``; return the manifest.
+    """Generate a synthetic data set in the DCASE ``layout`` under ``out``. Explained in chapter 1.
 
-    Explained in chapter 1. Writes ``<out>/<type>/{train,test}/<DCASE name>.wav`` (16 kHz mono
-    16-bit PCM), ``attributes_XX.csv`` per 2022 section, ``manifest.csv`` and ``SYNTH_INFO.json``.
-    The tree is built in a temporary sibling folder and moved into place at the end, so an
-    interrupted run never leaves a complete-looking tree. A non-empty ``out`` is refused
-    unless ``overwrite=True``.
+    Writes ``<out>/<type>/{train,test}/<DCASE name>.wav`` (16 kHz mono 16-bit PCM),
+    ``attributes_XX.csv`` per 2022 section, ``manifest.csv`` and ``SYNTH_INFO.json``. The tree is
+    built in a temporary sibling folder and moved into place at the end, so an interrupted run never
+    leaves a complete-looking tree.
+
+    Args:
+        out: the data set's root folder.
+        layout: ``dcase2020`` or ``dcase2022``.
+        scale: a scale name (:data:`SCALES`) or a :class:`ScaleSpec`.
+        machines: machine types, a list or ``"fan,valve"`` (None: all of the layout).
+        seed: non-negative seed; the same seed gives byte-identical files.
+        workers: worker processes (default: up to 2); does not change the files.
+        progress: show a progress bar.
+        overwrite: replace a non-empty ``out`` (else refused with ``FileExistsError``).
+
+    Returns:
+        manifest: one row per clip: ``path`` (relative), layout, machine type, unit, split, domain,
+            label, ``anomaly_kind``, ``anomaly_band``, ``band_hz``, ``severity``, ``snr_db``, attributes.
     """
     _check_layout(layout)
     spec = _resolve_scale(scale)
@@ -1159,9 +1186,16 @@ def _write_attribute_csvs(root: Path, manifest: pd.DataFrame) -> None:
 
 # --------------------------------------------------------------------------- cache helpers
 def default_root(layout: str, scale: str = "book", seed: int = 0) -> Path:
-    """``$ASD_CACHE/synth/<layout>-<scale>-<counts hash>-seed<seed>-v<GENERATOR_VERSION>``.
+    """The cache folder of a synthetic set.
 
-    The hash covers the scale's clip counts, so changing a scale never reuses a set of other counts.
+    Args:
+        layout: ``dcase2020`` or ``dcase2022``.
+        scale: a scale name.
+        seed: the data set's seed.
+
+    Returns:
+        root: ``$ASD_CACHE/synth/<layout>-<scale>-<counts hash>-seed<seed>-v<GENERATOR_VERSION>``;
+            the hash covers the scale's clip counts, so a changed scale never reuses another's set.
     """
     import hashlib
 
@@ -1175,10 +1209,20 @@ def default_root(layout: str, scale: str = "book", seed: int = 0) -> Path:
 
 def ensure(layout: str, scale: str = "book", seed: int = 0, workers: int | None = None,
            progress: bool = False) -> Path:
-    """Return the cached synthetic set, generating it on first use (safe across processes).
+    """The cached synthetic set, generated on first use (safe across processes). Explained in chapter 1.
 
-    Explained in chapter 1. A set is complete when its ``SYNTH_INFO.json`` exists (it is
-    written last, and the tree is renamed into place atomically).
+    A set is complete when its ``SYNTH_INFO.json`` exists (written last; the tree is renamed into
+    place atomically).
+
+    Args:
+        layout: ``dcase2020`` or ``dcase2022``.
+        scale: a scale name.
+        seed: the data set's seed.
+        workers: worker processes for :func:`generate`.
+        progress: show a progress bar.
+
+    Returns:
+        root: the set's folder (:func:`default_root`).
     """
     root = default_root(layout, scale, seed)
     if (root / "SYNTH_INFO.json").exists():
