@@ -378,62 +378,79 @@ def index(root: str | os.PathLike[str], on_unknown: str = "error") -> pd.DataFra
         raise ValueError(f"on_unknown must be 'error' or 'warn', got {on_unknown!r}")
     root = Path(root).expanduser().absolute()
     type_dirs = _check_root(root)
-
-    rows: list[dict[str, Any]] = []
-    bad: list[str] = []
-    broken: list[str] = []
-    apple_double: list[Path] = []
-    macosx = [root / d for d in _MACOS_DIRS if (root / d).is_dir()]
+    scan: dict[str, list] = {"rows": [], "bad": [], "broken": [], "apple_double": []}
     for type_dir in type_dirs:
-        csv_attrs = _attribute_tables(type_dir)
-        layouts: set[str] = set()
-        for split in SPLITS:
-            split_dir = type_dir / split
-            if not split_dir.is_dir():
-                if split_dir.is_symlink() and not split_dir.exists():
-                    broken.append(_broken_link(split_dir))
-                continue
-            for f in sorted(split_dir.iterdir()):
-                if f.suffix.lower() != ".wav":
-                    continue  # other files (notes, .DS_Store, csv) are not data
-                if _is_appledouble(f):
-                    apple_double.append(f)
-                    continue
-                if not f.is_file():
-                    if f.is_symlink() and not f.exists():
-                        broken.append(_broken_link(f))
-                    continue
-                try:
-                    fields = parse_filename(f)
-                except FilenameError as exc:
-                    bad.append(str(exc))
-                    continue
-                fields["machine_type"] = type_dir.name
-                if f.name in csv_attrs and csv_attrs[f.name]:
-                    base = {k: v for k, v in fields["attributes"].items() if k != "raw"}
-                    fields["attributes"] = {**base, **csv_attrs[f.name]}
-                layouts.add(fields["layout"])
-                rows.append({"path": str(f), **fields})
-        if len(layouts) > 1:
-            raise DatasetLayoutError(
-                f"machine-type folder {type_dir} mixes DCASE 2020 (id_XX) and DCASE 2021/2022 "
-                "(section_XX) file names; keep each data set under its own root"
-            )
-
-    if apple_double or macosx:
-        what = []
-        if apple_double:
-            what.append(f"{len(apple_double)} AppleDouble file(s) '._*.wav' (Finder metadata, not audio), "
-                        f"e.g. {apple_double[0]}")
-        if macosx:
-            what.append(f"the folder(s) {', '.join(str(d) for d in macosx)} (archive metadata)")
-        delete = [f"find {root} -name '._*' -delete"] + [f"rm -r {d}" for d in macosx]
-        warnings.warn(
-            f"index: skipped macOS metadata under {root}: {' and '.join(what)}; "
-            f"to delete it: {'; '.join(delete)}",
-            UserWarning,
-            stacklevel=2,
+        _scan_type_dir(type_dir, scan)
+    _warn_macos_metadata(root, scan["apple_double"], [root / d for d in _MACOS_DIRS if (root / d).is_dir()])
+    _report_unknown(root, scan["bad"], scan["broken"], on_unknown)
+    if not scan["rows"]:
+        raise DatasetLayoutError(
+            f"found no usable .wav files under {root} in "
+            f"{', '.join(d.name for d in type_dirs)}/{{train,test}}/"
         )
+    df = pd.DataFrame(scan["rows"], columns=INDEX_COLUMNS)
+    return df.sort_values("path", kind="stable").reset_index(drop=True)
+
+
+def _scan_type_dir(type_dir: Path, scan: dict[str, list]) -> None:
+    """Add the clips of one machine-type folder to ``scan`` (rows, unparsable names, broken links, AppleDouble)."""
+    csv_attrs = _attribute_tables(type_dir)
+    layouts: set[str] = set()
+    for split in SPLITS:
+        split_dir = type_dir / split
+        if not split_dir.is_dir():
+            if split_dir.is_symlink() and not split_dir.exists():
+                scan["broken"].append(_broken_link(split_dir))
+            continue
+        for f in sorted(split_dir.iterdir()):
+            if f.suffix.lower() != ".wav":
+                continue  # other files (notes, .DS_Store, csv) are not data
+            if _is_appledouble(f):
+                scan["apple_double"].append(f)
+                continue
+            if not f.is_file():
+                if f.is_symlink() and not f.exists():
+                    scan["broken"].append(_broken_link(f))
+                continue
+            try:
+                fields = parse_filename(f)
+            except FilenameError as exc:
+                scan["bad"].append(str(exc))
+                continue
+            fields["machine_type"] = type_dir.name
+            if f.name in csv_attrs and csv_attrs[f.name]:
+                base = {k: v for k, v in fields["attributes"].items() if k != "raw"}
+                fields["attributes"] = {**base, **csv_attrs[f.name]}
+            layouts.add(fields["layout"])
+            scan["rows"].append({"path": str(f), **fields})
+    if len(layouts) > 1:
+        raise DatasetLayoutError(
+            f"machine-type folder {type_dir} mixes DCASE 2020 (id_XX) and DCASE 2021/2022 "
+            "(section_XX) file names; keep each data set under its own root"
+        )
+
+
+def _warn_macos_metadata(root: Path, apple_double: list[Path], macosx: list[Path]) -> None:
+    """One warning that counts the skipped macOS metadata and says how to delete it."""
+    if not apple_double and not macosx:
+        return
+    what = []
+    if apple_double:
+        what.append(f"{len(apple_double)} AppleDouble file(s) '._*.wav' (Finder metadata, not audio), "
+                    f"e.g. {apple_double[0]}")
+    if macosx:
+        what.append(f"the folder(s) {', '.join(str(d) for d in macosx)} (archive metadata)")
+    delete = [f"find {root} -name '._*' -delete"] + [f"rm -r {d}" for d in macosx]
+    warnings.warn(
+        f"index: skipped macOS metadata under {root}: {' and '.join(what)}; "
+        f"to delete it: {'; '.join(delete)}",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def _report_unknown(root: Path, bad: list[str], broken: list[str], on_unknown: str) -> None:
+    """Unparsable names and broken links: one error (``"error"``) or one warning (``"warn"``)."""
     problems = []
     if bad:
         problems.append(f"{len(bad)} file name(s) under {root} match no DCASE scheme:\n  {_listed(bad)}")
@@ -445,14 +462,7 @@ def index(root: str | os.PathLike[str], on_unknown: str = "error") -> pd.DataFra
         msg = "\n".join(problems)
         if on_unknown == "error":
             raise DatasetLayoutError(f"{msg}\n({_UNKNOWN_ADVICE})")
-        warnings.warn(msg + f"\n{len(bad) + len(broken)} row(s) skipped", stacklevel=2)
-    if not rows:
-        raise DatasetLayoutError(
-            f"found no usable .wav files under {root} in "
-            f"{', '.join(d.name for d in type_dirs)}/{{train,test}}/"
-        )
-    df = pd.DataFrame(rows, columns=INDEX_COLUMNS)
-    return df.sort_values("path", kind="stable").reset_index(drop=True)
+        warnings.warn(msg + f"\n{len(bad) + len(broken)} row(s) skipped", stacklevel=3)
 
 
 def _listed(items: list[str]) -> str:
