@@ -206,7 +206,7 @@ def _print_results(res) -> None:
     print(show[cols].to_string(index=False, na_rep=""))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:  # long on purpose: every option of `asd`, one flat list to read
     from .dcase import LAYOUTS
     from .methods import METHODS, PRESETS, setting_names
     from .settings import SYNTH_SCALES, VARIABLES

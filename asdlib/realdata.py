@@ -335,45 +335,11 @@ def check_real_folder(
     if not types:
         raise RealDataError(f"{root} holds no machine-type folder with train/ and test/ (DCASE 2020 layout)")
     problems: list[str] = []
-    rows: list[dict] = []
-    for tdir in types:
-        for split in _SPLITS:
-            sdir = tdir / split
-            if not sdir.is_dir():
-                continue
-            for f in sorted(sdir.iterdir()):
-                if f.suffix.lower() != ".wav" or f.name.startswith("._"):
-                    continue
-                try:
-                    fields = parse_filename(f)
-                except FilenameError as err:
-                    problems.append(str(err))
-                    continue
-                if fields["layout"] != "dcase2020" or fields["label"] is None:
-                    problems.append(f"{f}: not a labelled DCASE 2020 name (normal|anomaly_id_XX_NNNNNNNN.wav)")
-                    continue
-                if split == "train" and fields["label"] != "normal":
-                    problems.append(f"{f}: an anomaly in train/ (training clips must be normal)")
-                info, why = _audio_info(f)
-                if why is not None:
-                    problems.append(f"{f}: {why}")
-                    continue
-                if info.samplerate != sample_rate:
-                    problems.append(f"{f}: sample rate {info.samplerate} Hz, expected {sample_rate} Hz")
-                if info.channels != 1:
-                    problems.append(f"{f}: {info.channels} channels, expected mono")
-                rows.append({"path": str(f), "machine_type": tdir.name, "unit": fields["unit"], "split": split,
-                             "label": fields["label"], "samplerate": info.samplerate, "frames": info.frames})
+    rows = [row for tdir in types for row in _check_clips(tdir, sample_rate, problems)]
     df = pd.DataFrame(rows, columns=["path", "machine_type", "unit", "split", "label", "samplerate", "frames"])
     if df.empty and not problems:
         raise RealDataError(f"no .wav clips under {root} in {', '.join(t.name for t in types)}/{{train,test}}/")
-
-    for mt, g in df.groupby("machine_type"):
-        want = n_samples if n_samples is not None else Counter(g["frames"]).most_common(1)[0][0]
-        what = "required by n_samples" if n_samples is not None else f"the length of most {mt} clips"
-        for r in g[g["frames"] != want].itertuples():
-            problems.append(f"{r.path}: {r.frames} samples, expected {want} ({what}; "
-                            "all clips of a set must have the same length)")
+    problems += _length_problems(df, n_samples)
     if expected_units is not None:
         for tdir in types:
             have = df[df["machine_type"] == tdir.name]
@@ -386,6 +352,52 @@ def check_real_folder(
     if problems:
         raise RealDataError(f"{root}: {len(problems)} problem(s):\n  " + _listed(problems))
     return df
+
+
+def _check_clips(tdir: Path, sample_rate: int, problems: list[str]) -> list[dict]:
+    """The clips of one machine-type folder that have a labelled DCASE 2020 name and readable audio;
+    what is wrong with the others is added to ``problems``."""
+    rows = []
+    for split in _SPLITS:
+        sdir = tdir / split
+        if not sdir.is_dir():
+            continue
+        for f in sorted(sdir.iterdir()):
+            if f.suffix.lower() != ".wav" or f.name.startswith("._"):
+                continue
+            try:
+                fields = parse_filename(f)
+            except FilenameError as err:
+                problems.append(str(err))
+                continue
+            if fields["layout"] != "dcase2020" or fields["label"] is None:
+                problems.append(f"{f}: not a labelled DCASE 2020 name (normal|anomaly_id_XX_NNNNNNNN.wav)")
+                continue
+            if split == "train" and fields["label"] != "normal":
+                problems.append(f"{f}: an anomaly in train/ (training clips must be normal)")
+            info, why = _audio_info(f)
+            if why is not None:
+                problems.append(f"{f}: {why}")
+                continue
+            if info.samplerate != sample_rate:
+                problems.append(f"{f}: sample rate {info.samplerate} Hz, expected {sample_rate} Hz")
+            if info.channels != 1:
+                problems.append(f"{f}: {info.channels} channels, expected mono")
+            rows.append({"path": str(f), "machine_type": tdir.name, "unit": fields["unit"], "split": split,
+                         "label": fields["label"], "samplerate": info.samplerate, "frames": info.frames})
+    return rows
+
+
+def _length_problems(df: pd.DataFrame, n_samples: int | None) -> list[str]:
+    """Clips whose length differs from ``n_samples`` (or from most clips of their machine type)."""
+    problems = []
+    for mt, g in df.groupby("machine_type"):
+        want = n_samples if n_samples is not None else Counter(g["frames"]).most_common(1)[0][0]
+        what = "required by n_samples" if n_samples is not None else f"the length of most {mt} clips"
+        for r in g[g["frames"] != want].itertuples():
+            problems.append(f"{r.path}: {r.frames} samples, expected {want} ({what}; "
+                            "all clips of a set must have the same length)")
+    return problems
 
 
 def _manifest_problems(df: pd.DataFrame, manifest) -> list[str]:

@@ -368,18 +368,31 @@ def read_ground_truth(src: str | os.PathLike[str] | pd.DataFrame) -> pd.DataFram
         SubmissionError: naming the table, for missing columns, missing / unknown labels or domains
             and duplicate clips.
     """
-    from .metrics import labels_to_binary
-
     name = "ground truth" if isinstance(src, pd.DataFrame) else f"ground truth {src}"
+    gt = _ground_truth_columns(_read_table(src, name), name)
+    layout = _one_layout(gt, name)
+    out = pd.DataFrame({"machine_type": gt["machine_type"].to_numpy(), "file": gt["file"].to_numpy(),
+                        "unit": gt["unit"].to_numpy(), "domain": _domains(gt, layout, name).to_numpy(),
+                        "label": np.where(_binary_labels(gt, name) == 1, "anomaly", "normal")})
+    dup = out[out.duplicated(["machine_type", "file"], keep=False)]
+    if len(dup):
+        raise SubmissionError(f"{name}: clip(s) listed twice: {sorted(set(dup['file']))[:5]}")
+    return out.reset_index(drop=True)
+
+
+def _read_table(src: str | os.PathLike[str] | pd.DataFrame, name: str) -> pd.DataFrame:
     if isinstance(src, pd.DataFrame):
-        gt = src.copy()
-    else:
-        if not Path(src).is_file():
-            raise SubmissionError(f"{name}: file not found")
-        try:
-            gt = pd.read_csv(src, dtype=str, keep_default_na=False)
-        except Exception as exc:  # noqa: BLE001
-            raise SubmissionError(f"{name}: cannot be read as CSV ({exc})") from None
+        return src.copy()
+    if not Path(src).is_file():
+        raise SubmissionError(f"{name}: file not found")
+    try:
+        return pd.read_csv(src, dtype=str, keep_default_na=False)
+    except Exception as exc:  # noqa: BLE001
+        raise SubmissionError(f"{name}: cannot be read as CSV ({exc})") from None
+
+
+def _ground_truth_columns(gt: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The test rows with ``machine_type``, ``file`` and ``unit`` filled from the accepted alternatives."""
     gt.columns = [str(c).strip() for c in gt.columns]
     if "split" in gt.columns:
         gt = gt[gt["split"].astype(str).str.strip().str.lower() == "test"]
@@ -399,8 +412,11 @@ def read_ground_truth(src: str | os.PathLike[str] | pd.DataFrame) -> pd.DataFram
         raise SubmissionError(f"{name}: missing column(s) {missing}; expected {GROUND_TRUTH_COLUMNS}")
     if gt.empty:
         raise SubmissionError(f"{name}: no test clips")
-    gt = gt.assign(machine_type=gt["machine_type"].astype(str).str.strip(), file=gt["file"].astype(str).str.strip(),
-                   unit=gt["unit"].astype(str).str.strip())
+    return gt.assign(machine_type=gt["machine_type"].astype(str).str.strip(), file=gt["file"].astype(str).str.strip(),
+                     unit=gt["unit"].astype(str).str.strip())
+
+
+def _one_layout(gt: pd.DataFrame, name: str) -> str:
     for unit in gt["unit"].unique():
         try:
             _layout_of_unit(unit)
@@ -409,15 +425,23 @@ def read_ground_truth(src: str | os.PathLike[str] | pd.DataFrame) -> pd.DataFram
     layouts = {_layout_of_unit(u) for u in gt["unit"].unique()}
     if len(layouts) != 1:
         raise SubmissionError(f"{name}: units mix 'id_XX' and 'section_XX'; one layout per ground truth")
-    layout = layouts.pop()
+    return layouts.pop()
+
+
+def _binary_labels(gt: pd.DataFrame, name: str) -> np.ndarray:
+    from .metrics import labels_to_binary
+
     labels = gt["label"].map(lambda v: v.strip() if isinstance(v, str) else v)
     empty = labels.isna() | (labels.astype(str) == "")
     if empty.any():
         raise SubmissionError(f"{name}: clip(s) without a label: {gt.loc[empty, 'file'].head(5).tolist()}")
     try:
-        y = labels_to_binary(labels.map(lambda v: int(v) if isinstance(v, str) and v in ("0", "1") else v))
+        return labels_to_binary(labels.map(lambda v: int(v) if isinstance(v, str) and v in ("0", "1") else v))
     except ValueError as exc:
         raise SubmissionError(f"{name}: column 'label': {exc}") from None
+
+
+def _domains(gt: pd.DataFrame, layout: str, name: str) -> pd.Series:
     if "domain" in gt.columns:
         dom = gt["domain"].astype(str).str.strip().str.lower()
     elif layout == "dcase2020":
@@ -430,13 +454,7 @@ def read_ground_truth(src: str | os.PathLike[str] | pd.DataFrame) -> pd.DataFram
     if bad.any():
         raise SubmissionError(f"{name}: domain must be 'source' or 'target', got "
                               f"{sorted(set(dom[bad]))[:5]} for {gt.loc[bad, 'file'].head(3).tolist()}")
-    out = pd.DataFrame({"machine_type": gt["machine_type"].to_numpy(), "file": gt["file"].to_numpy(),
-                        "unit": gt["unit"].to_numpy(), "domain": dom.to_numpy(),
-                        "label": np.where(y == 1, "anomaly", "normal")})
-    dup = out[out.duplicated(["machine_type", "file"], keep=False)]
-    if len(dup):
-        raise SubmissionError(f"{name}: clip(s) listed twice: {sorted(set(dup['file']))[:5]}")
-    return out.reset_index(drop=True)
+    return dom
 
 
 # --------------------------------------------------------------------------- evaluation
