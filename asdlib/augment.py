@@ -1,36 +1,16 @@
 """View augmentations for contrastive learning, including the high-frequency spectrum augmentation.
 
-Explained in chapter 5, `book/05_views.ipynb` (the ablations in chapter 9,
-`book/09_ablations.ipynb`, sweep the spectrum augmentation's cutoff, operation and reading).
+Explained in chapter 5 (``book/05_views.ipynb``); chapter 9 (``book/09_ablations.ipynb``) sweeps the
+spectrum augmentation's cutoff, operation and reading; the design choices are in ``docs/design.md``.
 
-Every transform here works on a batch of log-mel spectrograms ``x`` of shape ``[B, 1, M, T]``
-in dB (``10 * log10(mel_power + eps)``, the DCASE baseline convention), on whatever device
-``x`` lives on, and draws its randomness *per sample*. Randomness comes from the transform's
-``generator`` attribute (a ``torch.Generator``; ``None`` means torch's global generator), so a
-pipeline seeded with :meth:`ViewPipeline.manual_seed` is reproducible.
-
-The chain follows BYOL-A (Niizumi et al. 2021): pre-normalisation, log-mixup-exp, random resize
-crop, multiple segmentation of a clip; to it the paper (Meng et al. 2025) adds a spectrum
-augmentation that perturbs the high frequencies. The paper does not publish that operation,
-its cutoff, its probability or what the altered views are for: :class:`HighFreqAugment` and
-the three readings of :data:`HF_ROLES` are *our* documented design.
-
-The cutoff of the band steps is one frequency, or one per clip: :meth:`ViewPipeline.draw` takes
-``cutoff_bins`` (one band index per sample), which is how a shared encoder alters each clip
-above its own machine type's cutoff when ``hf_cutoff_hz="auto"`` chooses one per type from the
-normal training clips only (:func:`auto_cutoff`, :func:`auto_cutoffs`; chapter 9).
-
-One vocabulary: a :class:`ViewPipeline` is the chain of transforms; :func:`build_views` builds
-one from explicit parameters (the training methods, which map a method configuration to these
-parameters, live in the trainer); :meth:`ViewPipeline.draw` gives the views of a batch.
-Sonification (listening to log-mels and to augmentations) is in :mod:`asdlib.listen`.
-
-Normalisation and the dB convention: :class:`LogMixupExp` and the ``"mix"`` / ``"gain"``
-band augmentations need to know how input values relate to power. By default they treat the
-input as dB (``log_scale=DB_LOG_SCALE``), so run them on the raw log-mel and standardise the
-views afterwards (the ``normalizer=`` option of :func:`build_views` does it). If the inputs are
-standardised first, ``(x_dB - mean) / std``, pass ``log_scale=DB_LOG_SCALE / std``: the mean
-cancels and the mixture is still a mixture of powers.
+Every transform takes a batch of dB log-mels ``x`` of shape ``[B, 1, M, T]``
+(``10 * log10(mel_power + eps)``, the DCASE baseline convention) on any device, and draws its
+randomness per sample from its ``generator`` (``None``: torch's global generator). The chain is
+BYOL-A's (Niizumi et al. 2021); the paper (Meng et al. 2025) adds a spectrum augmentation of the
+high frequencies, whose operation (:class:`HighFreqAugment`) and readings (:data:`HF_ROLES`) are
+ours. :func:`build_views` builds a :class:`ViewPipeline`; :meth:`ViewPipeline.draw` gives a
+batch's views. :class:`LogMixupExp` and the ``"mix"`` / ``"gain"`` modes read their input as dB
+(``log_scale=DB_LOG_SCALE``); for inputs standardised by ``std`` pass ``DB_LOG_SCALE / std``.
 """
 
 from __future__ import annotations
@@ -85,11 +65,11 @@ HF_ROLES = ("invariance", "pseudo-anomaly", "suppression")
 DEFAULT_HF_ROLE = "invariance"
 #: ``hf_cutoff_hz="auto"``: the cutoff is chosen per machine type from its normal training clips (:func:`auto_cutoff`)
 AUTO_CUTOFF = "auto"
-#: the paper's cutoff between the low bands the encoder should learn and the high bands the views alter (Hz)
+#: our default cutoff (Hz; the paper publishes none) between the low bands the encoder should learn and
+#: the high bands the views alter
 DEFAULT_CUTOFF_HZ = 2000.0
-#: :func:`auto_cutoff`'s threshold on :func:`between_within_ratio`, fixed before any test score was seen:
-#: a band counts as varying "between recordings" when its clips differ from each other at least as much
-#: as it fluctuates within a clip (between-clip variance >= within-clip variance)
+#: :func:`auto_cutoff`'s threshold on :func:`between_within_ratio`: a band varies "between recordings"
+#: when its clips differ from each other at least as much as it fluctuates within a clip
 CUTOFF_RATIO = 1.0
 
 
@@ -182,11 +162,9 @@ def _log_mix(x: Tensor, z: Tensor, a: Tensor, log_scale: float = DB_LOG_SCALE) -
 def _logaddexp(u: Tensor, v: Tensor) -> Tensor:
     """``torch.logaddexp(u, v)`` as ``max(u, v) + ln(1 + exp(-|u - v|))``.
 
-    The same values up to float rounding (the second term lies in ``[0, ln 2]``, so ``ln(1 + .)``
-    loses nothing that ``log1p`` would keep at the precision of the sum), but made of torch's
-    vectorised ``exp`` and ``log``: on the CPU ``torch.logaddexp`` (through ``log1p``) runs
-    element by element, about 5x slower, and was a tenth of a training step
-    (``benchmarks/bench_train.py``). ``-inf`` in one argument gives the other.
+    The same values up to float rounding, made of torch's vectorised ``exp`` and ``log`` (on the
+    CPU ``torch.logaddexp`` runs element by element; ``benchmarks/bench_train.py`` times a
+    training step). ``-inf`` in one argument gives the other.
     """
     m = torch.maximum(u, v)
     if u.requires_grad or v.requires_grad:  # in-place steps would break autograd
@@ -207,11 +185,13 @@ def _check_log_scale(log_scale: float, name: str) -> float:
 def fit_normalizer(features: Tensor | np.ndarray | Iterable[Tensor | np.ndarray]) -> tuple[float, float]:
     """BYOL-A pre-normalisation statistics: one mean and one std over every training log-mel value.
 
-    ``features`` is one array/tensor of any shape or an iterable of them (e.g. one ``[M, T]``
-    log-mel per training clip). Returns ``(mean, std + 1e-8)`` computed by NumPy over all values
-    concatenated in their own dtype (float32 for the feature cache's log-mels): the numbers the
-    trainer stores in a run as ``norm`` and applies with :class:`PreNormalize` at training and
-    scoring time. Fit on *training* (normal) clips only.
+    Args:
+        features: one array/tensor of any shape, or an iterable of them (e.g. one ``[M, T]``
+            log-mel per training clip); normal *training* clips only.
+
+    Returns:
+        ``(mean, std + 1e-8)`` over all values, computed by NumPy in their own dtype: the run's
+        ``norm``, applied with :class:`PreNormalize` at training and scoring time.
     """
     items = [features] if isinstance(features, (Tensor, np.ndarray)) else list(features)
     arrays = [item.detach().cpu().numpy() if isinstance(item, Tensor) else np.asarray(item) for item in items]
@@ -268,19 +248,17 @@ class PreNormalize(nn.Module):
 class LogMixupExp(nn.Module):
     """BYOL-A log-mixup-exp with a FIFO memory bank, for dB log-mels.
 
-    ``x' = log((1 - a) exp(x) + a exp(z))`` with ``a ~ U(0, ratio)`` per sample and ``z`` a
-    log-mel drawn at random from a bank of recent inputs. Our log-mels are in dB, so "exp" is
-    ``10 ** (x / 10)`` (back to power) and "log" is ``10 * log10`` (back to dB): the mix is a
-    mixture of *powers*, as in BYOL-A. Each call first mixes, then pushes the (unmixed) inputs
-    into the bank; with an empty bank the input is returned unchanged.
-    If the sample shape changes between calls, the bank is emptied.
+    ``x' = log((1 - a) exp(x) + a exp(z))`` with ``a ~ U(0, ratio)`` per sample and ``z`` drawn at
+    random from a bank of recent inputs; for dB log-mels "exp" is ``10 ** (x / 10)`` and "log" is
+    ``10 * log10``, so the mix is one of powers, as in BYOL-A. Each call mixes, then pushes the
+    unmixed inputs into the bank; an empty bank returns the input unchanged, and a new sample
+    shape empties the bank.
 
     Args:
         bank_size: number of recent inputs kept (2048 in BYOL-A).
         ratio: upper bound of the mixing weight ``a`` (0.4 in BYOL-A; 0 disables mixing).
-        log_scale: input units per natural-log unit of power. ``DB_LOG_SCALE`` (10 / ln 10) for
-            dB log-mels (default); ``DB_LOG_SCALE / std`` for dB log-mels already standardised
-            by ``std``; 1.0 for natural-log features (BYOL-A's own convention).
+        log_scale: input units per natural-log unit of power: ``DB_LOG_SCALE`` (10 / ln 10) for dB
+            (default), ``DB_LOG_SCALE / std`` for dB standardised by ``std``, 1.0 for natural logs.
         generator: optional ``torch.Generator`` for reproducible draws.
     """
 
@@ -431,23 +409,16 @@ def _placed_resize_matrices(starts: np.ndarray, sizes: np.ndarray, n_out: int, n
 class RandomResizeCrop(nn.Module):
     """BYOL-A random resize crop on a virtual canvas, resized back with bicubic interpolation.
 
-    The input (``M x T``) is placed at the centre of a virtual canvas of size
-    ``(M * virtual_crop_scale[0], T * virtual_crop_scale[1])`` filled with the sample's mean
-    (BYOL-A pads with zeros *after* normalisation, i.e. with the mean). A region of size
-    ``(M * U(freq_scale), T * U(time_scale))`` (clipped to the canvas) is cut at a random
-    position and resized back to ``M x T`` with bicubic interpolation (``align_corners=True``
-    as in BYOL-A). Each sample gets its own crop. For speed the resize is done as batched
-    matrix products whose matrices are ``F.interpolate``'s own bicubic weights (see
-    ``_cubic_resize_matrix``): the same linear map as calling ``F.interpolate`` on each crop
-    (equal up to float rounding). The matrices of the whole batch are scattered at once from a
-    cached table of every crop size, and the canvas is never built: with ``R`` and ``C`` the
-    row and column matrices, ``R canvas C = R' (x - fill) C' + fill (R 1)(1' C)``, where ``R'``
-    and ``C'`` are the parts of ``R`` and ``C`` that fall on the input. All channels
-    of a sample share its crop and its fill (the first channel's mean), which
-    :meth:`ViewPipeline.draw` uses to crop a view (channel 0) and its altered copy alike.
+    The ``M x T`` input sits at the centre of a canvas of ``(M * virtual_crop_scale[0],
+    T * virtual_crop_scale[1])`` filled with the sample's mean; a region of
+    ``(M * U(freq_scale), T * U(time_scale))`` (clipped to the canvas) is cut at a random position
+    and resized back to ``M x T`` (bicubic, ``align_corners=True``, as in BYOL-A). Each sample gets
+    its own crop; all channels of a sample share its crop and fill (the first channel's mean).
+    The resize is computed as batched matrix products with ``F.interpolate``'s own weights (equal
+    up to float rounding; ``docs/design.md``).
 
     Args:
-        virtual_crop_scale: canvas scale (frequency, time) - *not* a range.
+        virtual_crop_scale: canvas scale (frequency, time), *not* a range.
         freq_scale: range of the crop height relative to ``M``.
         time_scale: range of the crop width relative to ``T``.
         generator: optional ``torch.Generator``.
@@ -675,11 +646,13 @@ class _BandAugment(nn.Module):
         return sel + curve[:, :, :, None]
 
     def forward(self, x: Tensor, cutoff_bins: Tensor | Sequence[int] | None = None) -> Tensor:
-        """The augmented batch; ``cutoff_bins`` (``[B]`` band indices in ``[0, M]``) gives each sample
-        its own cutoff (e.g. its machine type's, :func:`noise_cutoff`) instead of ``cutoff_hz``.
+        """The augmented batch.
 
-        With per-sample cutoffs the samples that share a cutoff are augmented together, as one
-        batch of their own (so ``"mix"`` draws its partners among them: clips of the same type).
+        Args:
+            x: ``[B, C, M, T]``.
+            cutoff_bins: ``[B]`` band indices in ``[0, M]``, each sample's own cutoff (e.g. its
+                machine type's, :func:`auto_cutoff`) instead of ``cutoff_hz``; the samples that
+                share one are augmented as a batch of their own (``"mix"`` pairs them).
         """
         name = type(self).__name__
         _check_batch(x, name)
@@ -717,46 +690,24 @@ class _BandAugment(nn.Module):
 class HighFreqAugment(_BandAugment):
     """The paper's spectrum augmentation, as *we* define it: perturb only the high mel bands.
 
-    The paper (Meng et al. 2025) builds two views that differ strongly in their high-frequency
-    information, but its exact operation, cutoff and probability are **not public**. Our
-    design: for each sample, with probability ``p``, change only the mel bands whose centre
-    frequency is ``>= cutoff_hz`` (``cutoff_bin`` onward); every band below stays
-    bit-identical. Modes (``strength`` sets how much):
-
-    - ``"mask"``: attenuate towards the sample's minimum in dB,
-      ``x - strength * (x - min(x))`` (strength 1 replaces the bands by the floor).
-    - ``"noise"``: replace by Gaussian noise with each band's own time mean and std,
-      ``mean + strength * std * N(0, 1)`` (strength 0 keeps only the band means).
-    - ``"mix"``: log-mixup-exp of the high bands with the high bands of another
-      clip of the batch (a random partner, never itself when ``B > 1``), ``a ~ U(0, strength)``.
-    - ``"gain"`` (default): a random gain curve over the high bands: ``gain_points`` control
-      points, each moved by ``U(0.5, 1) * GAIN_DB * strength`` dB (15 to 30 dB at strength 1)
-      up or down at random, interpolated linearly (smooth across bands, constant in time).
-
-    ``transition_bins > 0`` fades the change in over that many bands above the cutoff.
-
-    Why ``"gain"`` by default (our choice): it changes the high bands of *every* clip by a
-    large, known amount (a boost is the paper's "anomalies have more high frequencies", a cut is
-    its "suppressed"), keeps their time structure, and so makes the altered view differ from
-    the unaltered one mostly above the cutoff even after the random resize crop
-    (``benchmarks/bench_views.py``). ``"noise"`` keeps each band's mean and spread, so on a
-    stationary machine it hardly changes the view; ``"mix"`` borrows high bands from a similar
-    clip of the batch and changes little when the clips are alike; ``"mask"`` removes the high
-    bands. The 2 kHz default cutoff (band 71 of 128 Slaney mels at 16 kHz) is our choice;
-    chapter 9 sweeps cutoff, mode and reading. What the altered views are *for* is set by the
-    pipeline's ``hf_role`` (:func:`build_views`).
+    The paper (Meng et al. 2025) does not publish the operation, cutoff or probability. Here, with
+    probability ``p`` per sample, only the bands whose centre frequency is ``>= cutoff_hz``
+    change; every band below stays bit-identical. Modes (``strength`` sets how much):
+    ``"mask"``: ``x - strength * (x - min(x))`` (towards the sample's floor in dB); ``"noise"``:
+    ``mean + strength * std * N(0, 1)`` with each band's time mean and std; ``"mix"``:
+    log-mixup-exp with the high bands of a random other clip of the batch, ``a ~ U(0, strength)``;
+    ``"gain"`` (default): a smooth random gain curve, ``gain_points`` control points each moved
+    by ``U(0.5, 1) * GAIN_DB * strength`` dB up or down, constant in time.
 
     Args:
         cutoff_hz: bands with centre frequency ``>= cutoff_hz`` are changed.
-        mode: one of ``"mask"``, ``"noise"``, ``"mix"``, ``"gain"``.
+        mode: one of :data:`BAND_MODES`.
         p: probability per sample of applying the change.
-        strength: amount (see modes; in ``[0, 1]`` for ``mask`` and ``mix``).
-        config: front-end config (``asdlib.features.FrontEndConfig``) giving ``sr``, ``n_mels``,
-            ``fmin``, ``fmax``; inputs must have ``config.n_mels`` bands.
+        strength: amount (see the modes; in ``[0, 1]`` for ``mask`` and ``mix``).
+        config: front end (``asdlib.features.FrontEndConfig``); inputs need ``config.n_mels`` bands.
         transition_bins: width of a linear fade-in above the cutoff (0 = hard edge).
         gain_points: control points of the ``"gain"`` curve.
-        log_scale: input units per natural-log unit of power (see :class:`LogMixupExp`); used by
-            ``"mix"`` and to express the ``"gain"`` range in input units. Default: dB.
+        log_scale: input units per natural-log unit of power (:class:`LogMixupExp`). Default: dB.
         generator: optional ``torch.Generator``.
     """
 
@@ -775,20 +726,17 @@ class LowFreqAugment(_BandAugment):
 
 
 class BandSuppress(nn.Module):
-    """Remove one side of the spectrum: the bands at and above ``cutoff_hz`` (``side="high"``, a
-    low-pass input) or below it (``side="low"``) are replaced by one constant.
+    """Replace one side of the spectrum by a constant, on every input (the ``"suppression"`` reading).
 
-    Unlike the band augmentations it is not random and it is applied to *every* input, at
-    training and at scoring time (``at_scoring``; see :meth:`ViewPipeline.scoring_transform`):
-    the ``"suppression"`` reading of the paper, where the encoder never sees the high bands.
+    Not random; applied at training and at scoring time (``at_scoring``,
+    :meth:`ViewPipeline.scoring_transform`), so the encoder never sees the suppressed bands.
 
     Args:
         cutoff_hz: bands with centre frequency ``>= cutoff_hz`` are the high side.
-        side: ``"high"`` (suppress the high bands) or ``"low"`` (the control: suppress the low ones).
-        value: the constant, in input units. :func:`build_views` passes the training mean, so the
-            suppressed bands are exactly 0 after pre-normalisation. ``None``: each sample's
-            minimum (its floor, as ``"mask"`` with strength 1).
-        config: front-end config (``asdlib.features.FrontEndConfig``); inputs need ``config.n_mels`` bands.
+        side: ``"high"`` (suppress the high bands, a low-pass input) or ``"low"`` (the control).
+        value: the constant in input units (:func:`build_views` passes the training mean: 0 after
+            pre-normalisation); ``None``: each sample's minimum.
+        config: front end (``asdlib.features.FrontEndConfig``); inputs need ``config.n_mels`` bands.
     """
 
     at_scoring = True
@@ -857,20 +805,11 @@ class Views(NamedTuple):
 class ViewPipeline(nn.Module):
     """A chain of view transforms (each ``[B, C, M, T] -> [B, C, M, T]``) and how it makes views.
 
-    ``pipe(x)`` gives one view: every transform in order (``alter=False`` skips the band
-    augmentations, :class:`HighFreqAugment` / :class:`LowFreqAugment`). :meth:`draw` gives the
-    views of a batch; what it does with the band augmentation depends on ``hf_role``:
-
-    - ``None`` (a pipeline built by hand, or one without band augmentation): two independent
-      draws of the whole chain.
-    - ``"invariance"``: ``first`` keeps its high bands, ``second``'s are altered; every other
-      transform draws independently for each. The pair is positive.
-    - ``"pseudo-anomaly"``: ``first`` and ``second`` keep their high bands (a positive pair);
-      ``outlier`` is ``second`` with its high bands altered, sharing all of ``second``'s other
-      random draws (log-mixup-exp partner and weight, crop box), so the two differ only in the
-      altered bands (and where the crop moves them).
-    - ``"suppression"``: two independent draws, like ``None``; the pipeline holds a
-      :class:`BandSuppress` instead of a band augmentation.
+    ``pipe(x)`` gives one view (``alter=False`` skips the band augmentations). :meth:`draw` gives a
+    batch's views according to ``hf_role``: ``None`` and ``"suppression"``: two independent draws
+    of the chain; ``"invariance"``: ``second``'s high bands are altered, ``first``'s are not;
+    ``"pseudo-anomaly"``: ``first`` and ``second`` keep their high bands, and ``outlier`` is
+    ``second`` with altered high bands, sharing all of ``second``'s other random draws.
 
     Args:
         transforms: the transforms, applied in order (a plain callable is wrapped).
@@ -987,43 +926,26 @@ def build_views(config: Any = None, *, mixup: bool | dict | None = True, band: d
     """The view pipeline (chapter 5) from explicit parameters; the trainer maps a method to them.
 
     Order: [:class:`BandSuppress`] -> :class:`LogMixupExp` -> [band augmentation] ->
-    :class:`RandomResizeCrop` -> [:class:`SpecAugment`] -> [:class:`PreNormalize`]. The band
-    step comes before the crop so that its cutoff acts on true frequencies (the crop rescales
-    the mel axis). Inputs are dB log-mels.
+    :class:`RandomResizeCrop` -> [:class:`SpecAugment`] -> [:class:`PreNormalize`]; the band step
+    precedes the crop, so its cutoff acts on true frequencies. Inputs are dB log-mels.
 
     Args:
         config: the front end of the inputs (``asdlib.features.FrontEndConfig``; default 128 mels).
         mixup, crop, specaugment: ``True`` (on, defaults), ``False``/``None`` (off) or a dict of
             keyword arguments of :class:`LogMixupExp` / :class:`RandomResizeCrop` / :class:`SpecAugment`.
-        band: ``None`` (no spectrum augmentation: the plain contrastive chain) or the keyword
-            arguments of :class:`HighFreqAugment` (``cutoff_hz``, ``mode``, ``p``, ``strength``, ...).
-        side: ``"high"`` (the paper's high bands) or ``"low"`` (the control: the same below the cutoff).
+        band: ``None`` (no spectrum augmentation) or the keyword arguments of :class:`HighFreqAugment`.
+        side: ``"high"`` (the paper's high bands) or ``"low"`` (the control below the cutoff).
         hf_role: what the altered views are for, one of :data:`HF_ROLES` (ignored without ``band``):
-
-            - ``"invariance"`` (**our default**): one view keeps its high bands, the other's are
-              altered, and the two are a *positive* pair: the encoder learns to give a clip the
-              same embedding whatever its high bands do, i.e. to rely on the low bands. Loss
-              wiring: unchanged (SupCon / NT-Xent / ArcFace / AdaCos on the two views).
-            - ``"pseudo-anomaly"``: two unaltered views are the positive pair and a copy of the
-              second with altered high bands is an *outlier*: an extra class ``y + n_classes``
-              per machine ID / section for SupCon, ArcFace and AdaCos, extra negatives for
-              NT-Xent (``asdlib.losses``). The encoder learns to notice high-band changes.
-            - ``"suppression"``: no altered views; :class:`BandSuppress` replaces the high bands
-              by the training mean (0 after pre-normalisation) before every other step, and
-              :meth:`ViewPipeline.scoring_transform` does the same at scoring time, so the
-              encoder never sees the high bands (a low-pass input). ``band``'s ``cutoff_hz`` is
-              the only band setting used.
-
-            Why invariance by default (our choice, made from the paper's text before any score
-            was seen): the paper builds "two contrastive views of one clip" that differ in their
-            high-frequency information, and in contrastive learning two views of one clip are a
-            positive pair; it says this makes the model pay more attention to the low
-            frequencies, which is what invariance to high-band changes does. Its "outlier
-            exposure" framing is served in every reading by the other machine IDs / sections
-            (SupCon and the margin heads over IDs), not by the altered views.
+            ``"invariance"`` (default): a view and a copy with altered high bands are a positive
+            pair; ``"pseudo-anomaly"``: two unaltered views are the pair and an altered copy is an
+            outlier (``asdlib.losses``); ``"suppression"``: :class:`BandSuppress` replaces the high
+            bands by the training mean, at scoring time too (only ``band``'s ``cutoff_hz`` is used).
         normalizer: ``(mean, std)`` from :func:`fit_normalizer`: appends :class:`PreNormalize`
             (and gives :class:`BandSuppress` the mean as its constant).
         seed: calls :meth:`ViewPipeline.manual_seed`.
+
+    Returns:
+        The :class:`ViewPipeline`.
     """
     config = config if config is not None else _default_config()
     if side not in ("high", "low"):
@@ -1090,11 +1012,13 @@ def scoring_steps(config: Any, normalizer: tuple[float, float] | None, suppress:
 def between_within_ratio(features: Sequence[np.ndarray | Tensor]) -> np.ndarray:
     """Per mel band: how much the clips differ from each other, relative to how much each fluctuates.
 
-    ``features`` are the ``[M, T]`` log-mels (dB) of ``N >= 2`` clips (every clip at least 2
-    frames). For band ``m``, with ``mu_i`` the time mean of clip ``i`` in that band:
-    ``B_m = var_i(mu_i)`` (between-clip variance of the per-clip band means, ``ddof=1``) and
-    ``W_m = mean_i var_t(x_i[m, t])`` (mean within-clip variance over frames, ``ddof=1``).
-    Returns ``r_m = B_m / W_m``, ``[M]`` (``0`` where both are 0, ``inf`` where only ``W_m`` is).
+    Args:
+        features: the ``[M, T]`` dB log-mels of ``N >= 2`` clips (each at least 2 frames).
+
+    Returns:
+        ``r_m = B_m / W_m``, ``[M]``: ``B_m`` the variance over clips of each clip's time mean in
+        band ``m``, ``W_m`` the mean over clips of the variance over frames (both ``ddof=1``);
+        ``0`` where both are 0, ``inf`` where only ``W_m`` is.
     """
     clips = [np.asarray(f.detach().cpu().numpy() if isinstance(f, Tensor) else f, dtype=np.float64)
              for f in features]
@@ -1119,29 +1043,18 @@ def between_within_ratio(features: Sequence[np.ndarray | Tensor]) -> np.ndarray:
 def auto_cutoff(features: Sequence[np.ndarray | Tensor], config: Any = None, ratio: float = CUTOFF_RATIO) -> float:
     """The cutoff (Hz) of ``hf_cutoff_hz="auto"`` for one machine type, from its normal training clips' log-mels.
 
-    **The rule** (ours; chapter 9). With ``r_m`` of :func:`between_within_ratio`, the cutoff is
-    the centre frequency of the lowest mel band ``k >= 1`` such that *every* band from ``k`` to
-    the top has ``r_m >= ratio`` (default :data:`CUTOFF_RATIO` = 1): above the cutoff, normal
-    recordings differ from each other at least as much as each one fluctuates over time. That
-    recording-to-recording variation, steady within a clip and random between clips (background
-    level, gain, distance), is the noise-like between-clip variation that the views teach the
-    encoder to ignore; below the cutoff lies at least one band whose clips agree better than
-    they fluctuate. When even the top band has ``r < ratio``, no band qualifies and the cutoff
-    is ``config.f_max`` (the augmentation then changes no band of that type). ``k >= 1`` keeps
-    at least the lowest band unaltered.
+    The rule (ours; chapter 9, reasoning in ``docs/design.md``): the centre frequency of the lowest
+    band ``k >= 1`` such that every band from ``k`` to the top has ``r_m >= ratio``
+    (:func:`between_within_ratio`); ``config.f_max`` when even the top band falls short (no band
+    is then altered). A band centre, so ``HighFreqAugment(cutoff_hz=...).cutoff_bin == k``.
 
-    Why this direction (decided on training clips, before any test score was seen): the
-    opposite reading, "the bands where ``r`` falls *below* the threshold are the noise", gave
-    no usable cutoff on the book-scale synthetic set (64 mels) or on 75 real DCASE 2020
-    training clips of one machine ID. ``r`` tends to rise towards the top of the spectrum on
-    both, so requiring every band above the cutoff to fall below 1 found no cutoff for any
-    type, and requiring it of most bands or of their pooled variances put it at 93 Hz, the
-    second band. The threshold 1 ("at least as much between clips as within") and the
-    all-bands-above condition were fixed then and are not tuned.
+    Args:
+        features: normal training log-mels ``[M, T]`` (dB) of one machine type.
+        config: their front end (``asdlib.features.FrontEndConfig``; ``n_mels`` must match).
+        ratio: the threshold (default :data:`CUTOFF_RATIO`).
 
-    ``config`` is the front end of the log-mels (``asdlib.features.FrontEndConfig``; its
-    ``n_mels`` must match). The returned frequency is a band centre, so
-    ``HighFreqAugment(cutoff_hz=auto_cutoff(...)).cutoff_bin == k`` exactly.
+    Returns:
+        The cutoff in Hz.
     """
     config = config if config is not None else _default_config()
     if not (ratio > 0 and math.isfinite(ratio)):

@@ -90,13 +90,16 @@ def book_run(df: pd.DataFrame, method: str, machines: Iterable[str] | None = Non
 
 
 def experiment_scores(experiment: str, df: pd.DataFrame | None, progress: bool = False) -> pd.DataFrame:
-    """The per-clip scores of an experiment of the store on the chapter's data (``asdlib.store``).
+    """The per-clip scores of an experiment of the store (``asdlib.store``) on the chapter's data.
 
-    On the synthetic data they are read from the experiment store (checked against ``df``'s test
-    clips); with ``ASD_DATA=real`` the same runs are trained here on ``df`` (:func:`asdlib.store.live`).
-    For an experiment on real recordings, ``df=None`` reads the stored scores alone (labels from
-    the clip names), and a ``df`` of other recordings (e.g. the official clips instead of the
-    stored runs' copies) trains the runs here.
+    Read from the store on the synthetic data (checked against ``df``'s test clips); trained
+    here on ``df`` with ``ASD_DATA=real`` (:func:`asdlib.store.live`).
+
+    Args:
+        experiment: the experiment's name.
+        df: the chapter's index; for an experiment on real recordings ``None`` reads the stored
+            scores alone, and an index of other recordings trains the runs here.
+        progress: progress bars when training.
     """
     from . import store
 
@@ -117,8 +120,11 @@ def against_real(synthetic, pairs: Iterable[tuple[str, str]], experiment: str = 
                  n_boot: int = 1000) -> str:
     """Markdown lines: each synthetic verdict of ``pairs`` beside the same difference on real ToyCar.
 
-    ``synthetic`` is a :class:`asdlib.stats.Bootstrap` of a synthetic chapter; the real verdicts
-    come from the stored runs of ``experiment`` (chapter 11), all through :func:`asdlib.stats.verdict`.
+    Args:
+        synthetic: a :class:`asdlib.stats.Bootstrap` of a synthetic chapter.
+        pairs: the compared (method, method) pairs.
+        experiment: the stored real-data experiment (chapter 11) giving the real verdicts.
+        n_boot: bootstrap resamples (verdicts by :func:`asdlib.stats.verdict`).
     """
     from . import stats
 

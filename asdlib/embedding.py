@@ -47,14 +47,23 @@ def clip_embeddings(
     device: str | torch.device = "cpu",
     normalize: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> np.ndarray:
-    """One embedding per clip: the mean of its L2-normalised window embeddings, ``[N, D]``.
+    """One embedding per clip: the mean of its L2-normalised window embeddings.
 
-    Each ``[M, T]`` clip is cut into windows of ``segment_frames`` frames every ``hop_frames``
-    (``Tensor.unfold`` over time; short clips are padded by repetition, and a last window aligned
-    to the clip's end covers any tail). Windows ``[B, 1, M, S]`` go through ``normalize`` (the
-    trainer's pre-normalisation) when given, then through ``encoder`` in eval mode under
-    ``torch.no_grad()``; the encoder must already be on ``device``. Its training/eval mode is
-    restored afterwards.
+    Each clip is cut into windows of ``segment_frames`` frames every ``hop_frames`` (short clips are
+    padded by repetition; a last window aligned to the clip's end covers any tail); the windows
+    ``[B, 1, M, S]`` go through ``normalize``, then ``encoder`` in eval mode without gradients
+    (its training/eval mode is restored afterwards).
+
+    Args:
+        encoder: the encoder, already on ``device``.
+        features: log-mels ``[M, T]``, one per clip.
+        segment_frames, hop_frames: window length and hop in frames.
+        batch_size: windows per forward pass.
+        device: where the windows go.
+        normalize: the trainer's pre-normalisation, or ``None``.
+
+    Returns:
+        ``[N, D]`` float array.
     """
     if segment_frames < 1 or hop_frames < 1 or batch_size < 1:
         raise ValueError(
@@ -94,9 +103,13 @@ def clip_embeddings(
 def frame_errors(model: torch.nn.Module, logmel: np.ndarray, frames: int = 5) -> np.ndarray:
     """Per-vector reconstruction error of one clip: mean squared error of each stacked vector.
 
-    ``logmel`` is ``[M, T]``; vectors come from :func:`asdlib.models.stack_frames`, so the
-    result has ``T - frames + 1`` values; their mean is the clip's score
-    (:func:`reconstruction_scores`). Chapter 4 plots them over time.
+    Args:
+        model: the autoencoder.
+        logmel: ``[M, T]``; vectors from :func:`asdlib.models.stack_frames`.
+        frames: frames per vector.
+
+    Returns:
+        ``[T - frames + 1]`` errors; their mean is the clip's score (:func:`reconstruction_scores`).
     """
     x = torch.from_numpy(stack_frames(np.asarray(logmel), frames).astype(np.float32))
     if x.shape[0] == 0:
@@ -117,7 +130,14 @@ def reconstruction_scores(model: torch.nn.Module, features: Sequence[np.ndarray]
                           paths: Sequence[str] | None = None) -> np.ndarray:
     """The official baseline's anomaly score per clip: mean squared error over all its vectors.
 
-    A clip too short for one ``frames``-frame vector is an error that names its file (``paths``).
+    Args:
+        model: the autoencoder.
+        features: log-mels ``[M, T]``, one per clip.
+        frames: frames per vector.
+        paths: the clips' files, named in the error raised for a clip too short for one vector.
+
+    Returns:
+        ``[N]`` scores.
     """
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
@@ -139,7 +159,10 @@ def clip_statistics(features: Sequence[np.ndarray]) -> np.ndarray:
     """Per-clip statistics ``[N, M]``: the mean of each mel band's log-mel over time.
 
     The representation of the training-free references ``knn-stats`` / ``gmm-stats``
-    (:mod:`asdlib.methods`), and of the 1-NN detector the synthetic data was calibrated with.
+    (:mod:`asdlib.methods`) and of the 1-NN detector the synthetic data was calibrated with.
+
+    Args:
+        features: log-mels ``[M, T]``, one per clip.
     """
     if len(features) == 0:
         raise ValueError("features: empty list, nothing to summarise")

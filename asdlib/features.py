@@ -120,9 +120,8 @@ def _mel_basis(config: FrontEndConfig) -> np.ndarray:
 def _band_blocks(basis: np.ndarray, n_blocks: int = 8) -> list[tuple[int, int, int, int]]:
     """Split the (banded) mel matrix into row blocks with the FFT-bin range they touch.
 
-    Each mel filter is non-zero on a few neighbouring FFT bins only, so multiplying block by
-    block skips most of the zeros of the dense product on CPU (same result): with 128 mels
-    and 513 bins, 8 blocks touch 8.6k of the 66k matrix entries.
+    Each mel filter is non-zero on a few neighbouring FFT bins only, so a block-by-block product
+    skips most of the zeros of the dense one (same result).
     """
     nonzero = basis > 0
     rows = basis.shape[0]
@@ -139,16 +138,14 @@ def _band_blocks(basis: np.ndarray, n_blocks: int = 8) -> list[tuple[int, int, i
 class LogMel(nn.Module):
     """Log-mel spectrogram ``[..., n_samples] -> [..., n_mels, n_frames]``.
 
-    The window and mel matrix are buffers, so ``.to(device)`` moves them; the input must be
-    on the module's device. Float64 input is computed in float64, anything else in float32.
+    The window and mel matrix are buffers (``.to(device)`` moves them; the input must be on the
+    module's device). Float64 input is computed in float64, anything else in float32. On GPU or
+    with gradients: ``torch.stft`` and one dense mel product; on CPU without gradients: a
+    clip-by-clip path with a banded mel matrix, the same numbers to float rounding (tested;
+    ``docs/design.md``).
 
-    Two paths give the same numbers (to float rounding; tested): on GPU, or when gradients
-    are needed, ``torch.stft`` and one dense mel product; on CPU without gradients (feature
-    extraction), a clip-by-clip path in work arrays reused between calls (one clip's arrays
-    stay in the CPU caches) that frames the zero-padded wave with ``unfold``, takes
-    ``torch.fft.rfft`` of the windowed frames, multiplies the power spectrum with the banded
-    mel matrix block by block in frame-major order, then takes the log in place.
-    ``benchmarks/bench_features.py`` times it against librosa (about 5x faster on one thread).
+    Args:
+        config: the front end (default :class:`FrontEndConfig`).
     """
 
     def __init__(self, config: FrontEndConfig | None = None) -> None:
@@ -186,11 +183,8 @@ class LogMel(nn.Module):
         return mag if p == 1.0 else mag.pow(p)
 
     def _workspace(self, n_samples: int, dtype: torch.dtype) -> tuple[np.ndarray, ...]:
-        """Work arrays of the CPU path, kept between calls (one set per thread).
-
-        Reusing them instead of allocating ~2 MB per clip saves page faults and cache misses:
-        the zero-padded wave (its padding stays zero), the frames and the power spectrum.
-        """
+        """Work arrays of the CPU path, kept between calls (one set per thread): the zero-padded
+        wave (its padding stays zero), the frames and the power spectrum."""
         key = (threading.get_ident(), n_samples, dtype)
         ws = self._ws.get(key)
         if ws is None:
@@ -296,8 +290,14 @@ def logmel_batch(
 ) -> list[np.ndarray]:
     """Log-mels of many clips, in input order; clips of equal length are batched together.
 
-    Clips of different lengths go into different batches, so each result has exactly its
-    own ``config.n_frames(len(clip))`` frames.
+    Args:
+        waves: clips ``[n_samples]``, of any lengths.
+        config: the front end (default :class:`FrontEndConfig`).
+        device: where to compute.
+        batch_size: clips per batch.
+
+    Returns:
+        One float32 ``[n_mels, config.n_frames(len(clip))]`` array per clip.
     """
     config = config or FrontEndConfig()
     if batch_size < 1:
@@ -340,15 +340,16 @@ def hz_to_mel_bin(hz: float, config: FrontEndConfig | None = None) -> int:
 class FeatureCache:
     """Log-mel features of audio files, computed once and kept as ``.npy`` files.
 
-    The cache key combines ``config.key()``, :data:`FRONTEND_REVISION` (the folder name) and
-    the content of the audio file (:func:`asdlib.data.file_digest`, the file name): a changed
-    file, front-end setting or front-end code never serves stale features, even when a file is
-    rewritten with its size and modification time kept; a copied or moved data set reuses the
-    features. Hashing a 10 s WAV (320 kB) takes a few tenths of a millisecond, a fraction of
-    decoding it and computing its log-mel (``benchmarks/bench_features.py`` times both). Files are
-    written atomically (temporary file + ``os.replace``); features are stored only when the
-    file's content did not change while they were computed. ``cache_dir=None`` disables the
-    disk cache (features are then computed on every call).
+    The key combines ``config.key()``, :data:`FRONTEND_REVISION` (the folder name) and the file's
+    content (:func:`asdlib.data.file_digest`), so a changed file, setting or front-end code never
+    serves stale features, and a copied or moved data set reuses them. Files are written
+    atomically, and only when the audio did not change while they were computed.
+
+    Args:
+        cache_dir: the cache folder; ``None`` disables the disk cache (computed on every call).
+        config: the front end (default :class:`FrontEndConfig`).
+        device: where to compute.
+        batch_size: clips per batch.
     """
 
     def __init__(
@@ -414,8 +415,7 @@ class FeatureCache:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(todo), desc="log-mel", unit="clip")
-        # One clip's STFT is too small to share between threads: on a busy CPU, torch's thread
-        # pool made this 40x slower than one thread, so compute with one thread and restore.
+        # One clip's STFT is too small to share between threads: compute with one thread, then restore.
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:

@@ -217,8 +217,13 @@ def setting_names() -> list[str]:
 def method_config(method: str, **overrides: Any) -> MethodConfig:
     """A :class:`MethodConfig` for ``method`` with keyword overrides.
 
-    Front-end fields (``sr``, ``n_fft``, ``hop_length``, ``n_mels``, ...) go into the
-    configuration's :class:`~asdlib.features.FrontEndConfig`. Unknown keys are an error.
+    Args:
+        method: a method name (:func:`method_for`).
+        **overrides: settings; front-end fields (``sr``, ``n_fft``, ``hop_length``, ``n_mels``, ...)
+            go into the configuration's :class:`~asdlib.features.FrontEndConfig`.
+
+    Raises:
+        ValueError: for an unknown key.
     """
     names = set(setting_names())
     unknown = set(overrides) - names

@@ -33,8 +33,8 @@ def embed(run: dict, paths: list[str], device: str | None = None, progress: bool
           use_cache: bool = True) -> np.ndarray:
     """The representation ``[N, D]`` of the clips ``paths`` by a loaded run (:func:`load_run`).
 
-    The scoring path: the run's front end, then :meth:`~asdlib.methods.Method.represent`
-    (an encoder's embeddings, the statistics, or an autoencoder's errors).
+    The run's front end, then :meth:`~asdlib.methods.Method.represent` (an encoder's embeddings,
+    the statistics, or an autoencoder's errors).
     """
     method = run["method"]
     feats = load_features(paths, method.cfg.frontend, use_cache=use_cache, progress=progress)
@@ -51,10 +51,16 @@ def collect_scores(runs: dict[str, str | Path]) -> pd.DataFrame:
 
 def score_against_memory(scorer: UnitScorer, memory: Mapping[str, np.ndarray], emb: np.ndarray,
                          types: Sequence[str], units: Sequence[str]) -> np.ndarray:
-    """Scores of clips ``emb [N, D]`` of machine types ``types`` / units ``units`` against a run's memory.
+    """Scores of clips against a run's memory, each only against its own (machine type, unit).
 
-    ``scorer`` is fitted on ``memory["emb"]`` grouped by (machine type, unit), with the memory's
-    domains; each clip is compared only with the normal training clips of its own type and unit.
+    Args:
+        scorer: fitted here on ``memory["emb"]``, grouped by (machine type, unit), with its domains.
+        memory: a run's memory (:func:`asdlib.runs.load_memory`).
+        emb: ``[N, D]`` representations of the clips.
+        types, units: each clip's machine type and unit.
+
+    Returns:
+        ``[N]`` scores (higher = more anomalous).
     """
     scorer.fit(memory["emb"], unit_keys(memory["types"], memory["units"]), list(memory["domains"]))
     return np.asarray(scorer.score(emb, unit_keys(types, units)), dtype=float)
@@ -146,11 +152,21 @@ def run_pipeline(
 ) -> pd.DataFrame:
     """Train, score and evaluate ``method`` on every machine type (or ``machines``).
 
-    A shared encoder (``encoder="shared"``, the contrastive methods' default) is trained once,
-    on every chosen type, in ``out/_shared/``; otherwise one ``out/<type>/`` run per type.
-    Writes each run's ``scores.csv``, ``out/scores.csv``, ``out/results.csv`` and, for DCASE
-    2022 data, ``out/official_score.json``. Returns the results table. Every setting is checked
-    before any work starts.
+    A shared encoder (the contrastive methods' default) is trained once in ``out/_shared/``,
+    otherwise one ``out/<type>/`` run per type. Writes each run's ``scores.csv``,
+    ``out/scores.csv``, ``out/results.csv`` and, for DCASE 2022, ``out/official_score.json``.
+    Every setting is checked before any work starts.
+
+    Args:
+        data_root: a data folder or its index.
+        method, overrides: the method and its settings (:func:`asdlib.methods.method_config`).
+        out: the output folder.
+        machines: the machine types (default: all of the data).
+        device, force, progress, use_cache: as :func:`asdlib.train.train`.
+        on_unknown: what :func:`asdlib.data.index` does with unknown file names.
+
+    Returns:
+        The results table.
     """
     from .data import index
     from .metrics import evaluate, official_score
@@ -206,11 +222,13 @@ def compare_widths(
 ) -> pd.DataFrame:
     """Encoder widths compared on the validation criterion only (held-out *normal* training clips).
 
-    Trains one run per width in ``out/width-<w>/`` (shared or per type, as ``encoder`` says;
-    ``select_epoch="val"``) and returns one row per width and run: ``width, machine_type,
-    chosen_epoch, val_acc, val_margin, epochs_run``, plus ``best``: the width with the highest
-    (``val_margin``, ``val_acc``) averaged over the runs, the trainer's order (ties: the narrower). No test clip is
-    scored; pass the chosen width to :func:`run_pipeline`.
+    Trains one run per width in ``out/width-<w>/`` (``select_epoch="val"``); no test clip is
+    scored. Arguments as :func:`run_pipeline`, plus ``widths``.
+
+    Returns:
+        One row per width and run: ``width, machine_type, chosen_epoch, val_acc, val_margin,
+        epochs_run, best`` (the width with the highest mean (``val_margin``, ``val_acc``) over
+        the runs; ties: the narrower).
     """
     from .data import index
 

@@ -162,8 +162,12 @@ SHARED_DIR = "_shared"
 def run_dir_for(out: str | Path, machine_type: str) -> Path:
     """The run directory that scores ``machine_type`` in a :func:`run_pipeline` folder ``out``.
 
-    ``out/<machine_type>`` when it is a trained run, else ``out/_shared`` when that shared run
-    covers ``machine_type``; a :class:`~asdlib.train.RunConfigError` otherwise.
+    Returns:
+        ``out/<machine_type>`` when it is a trained run, else ``out/_shared`` when that shared run
+        covers ``machine_type``.
+
+    Raises:
+        RunConfigError: when neither does.
     """
     out = Path(out)
     own, shared = out / machine_type, out / SHARED_DIR
@@ -187,10 +191,14 @@ def read_meta(run_dir: Path) -> dict:
 def load_run(run_dir: str | Path, machine_type: str | None = None) -> dict:
     """Read a finished run: its configuration, classes, normalisation, models and machine types.
 
-    ``run_dir`` is a run directory, or ``<run_pipeline folder>/<machine_type>`` (found in the
-    shared run when there is no per-type one, :func:`run_dir_for`), or a :func:`run_pipeline`
-    folder with ``machine_type``. ``machine_type`` (optional) must be one of the run's types;
-    the result's ``"machine_type"`` is it, the run's only type, or ``"all"`` for a shared run.
+    Args:
+        run_dir: a run directory; ``<run_pipeline folder>/<machine_type>`` (the shared run when
+            there is no per-type one, :func:`run_dir_for`); or a :func:`run_pipeline` folder.
+        machine_type: one of the run's types (needed with a :func:`run_pipeline` folder).
+
+    Returns:
+        ``config, method, classes, norm, models, machine_type`` (the given type, the run's only
+        type, or ``"all"`` for a shared run), ``machine_types, selection, run_dir``.
     """
     run_dir = Path(run_dir)
     if not (run_dir / "model.pt").exists() and not (run_dir / "checkpoint.pt").exists():
@@ -231,10 +239,14 @@ def load_run(run_dir: str | Path, machine_type: str | None = None) -> dict:
 
 
 def load_memory(run_dir: str | Path, machine_type: str | None = None) -> dict[str, np.ndarray]:
-    """A run's ``memory.npz`` (``emb, types, units, domains, paths``), the rows of ``machine_type`` only if given.
+    """A run's ``memory.npz``: the training clips' representations.
 
-    ``run_dir`` as in :func:`load_run`: a run directory, ``<run_pipeline folder>/<type>`` or a
-    :func:`run_pipeline` folder with ``machine_type`` (a shared run's memory holds every type).
+    Args:
+        run_dir: as in :func:`load_run` (a shared run's memory holds every type).
+        machine_type: keep the rows of this type only.
+
+    Returns:
+        ``emb, types, units, domains, paths`` arrays, one row per training clip.
     """
     run_dir = Path(run_dir)
     if not (run_dir / "memory.npz").exists():
@@ -257,11 +269,12 @@ def load_memory(run_dir: str | Path, machine_type: str | None = None) -> dict[st
 
 
 def histories(out: str | Path) -> pd.DataFrame:
-    """The training histories of the runs of a :func:`run_pipeline` folder, one table.
+    """The training histories of the runs of a :func:`run_pipeline` folder ``out``, one table.
 
-    Columns of ``history.csv`` (``epoch, loss, steps, seconds`` and, with held-out clips,
-    ``val_acc, val_margin, best_epoch, chosen``) plus ``machine_type``: the run's type, or
-    ``"all"`` for a shared encoder (one curve for every type).
+    Returns:
+        The columns of ``history.csv`` (``epoch, loss, steps, seconds`` and, with held-out clips,
+        ``val_acc, val_margin, best_epoch, chosen``) plus ``machine_type``: the run's type, or
+        ``"all"`` for a shared encoder.
     """
     out = Path(out)
     files = sorted(out.glob("*/history.csv"))

@@ -1,58 +1,15 @@
 """Anomaly scores from embeddings: k-NN, Mahalanobis and GMM against normal training embeddings.
 
-Explained in chapter 6, `book/06_contrastive.ipynb`.
+Explained in chapter 6 (``book/06_contrastive.ipynb``) and, for the domain-shift scorers, chapter 8
+(``book/08_dcase2022_results.ipynb``); their sources and reasoning are in ``docs/design.md``.
 
-A trained encoder maps each clip to one embedding (:func:`clip_embeddings`). A scorer keeps, per
-*unit* (machine ID for DCASE 2020, section for DCASE 2022), a memory of the normal training
-embeddings of that unit and scores a test clip against its own unit's memory only. For 2022 the
-memory holds both domains' training clips (990 source + 10 target), so one score serves both
-domains, as the task requires. Every score follows the DCASE convention: higher = more anomalous.
-
-Scoring under a domain shift (DCASE 2022: 990 source and only 10 target training clips per
-section; explained in chapter 8, ``book/08_dcase2022_results.ipynb``). Four named options of
-:func:`make_scorer`; the first three, in :class:`DomainKNNScorer`, need the *training* clips' domains
-(``fit(emb, units, domains)``, from the file names) and never a test clip's domain or label:
-
-* ``"knn-domain"``: separate source and target memories per unit; the score is the smaller of
-  the two k-NN distances, so a test clip is compared with the domain it resembles. This is the
-  ``Knn`` back end of ASDKit (Fujimura et al., *ASDKit: A Toolkit for Comprehensive Evaluation
-  of Anomalous Sound Detection Methods*, arXiv:2507.10264), which keeps one
-  neighbour index per domain (``n_neighbors_so`` / ``n_neighbors_ta``) and takes the minimum of
-  the two mean distances. With ``k = 1`` for both memories this equals 1-NN over the pooled
-  memory (the minimum over all clips); the two differ for ``k > 1``.
-* ``"knn-smote"``: the same, after oversampling each unit's few target clips SMOTE-style
-  (Chawla et al., *SMOTE: Synthetic Minority Over-sampling Technique*, JAIR 16, 2002): new
-  target points are drawn on the segment between a target clip and one of its nearest target
-  neighbours of the same unit, seeded. ASDKit's ``Knn`` back end does the same with
-  imbalanced-learn's ``SMOTE`` (``smote_ratio``, ``smote_neighbors``) before it builds its
-  target memory.
-* ``"knn-zscore"``: per-domain score standardisation: each memory's distances are turned into
-  z-scores with the mean and standard deviation of that domain's *training* clips'
-  leave-one-out distances (a training clip never finds itself), then the smaller z-score is
-  the score. A few sparse target clips give larger raw distances than a dense source memory,
-  so target normals can outscore source anomalies; putting both domains on one scale lets one
-  threshold serve both. This mismatch of score distributions between domains is what
-  Wilkinghoff et al. address with local-density rescaling (*Keeping the Balance: Anomaly Score
-  Calculation for Domain Generalization*, ICASSP 2025, ASDKit's ``KnnRescale``; *Local
-  Density-Based Anomaly Score Normalization for Domain Generalization*, arXiv:2509.10951);
-  ours is the simpler per-domain version, possible because the training clips' domains are
-  known. Wilkinghoff et al., *Handling Domain Shifts for Anomalous Sound
-  Detection: A Review of DCASE-Related Work* (arXiv:2503.10435) review the wider problem.
-* ``"knn-rescale"`` (:class:`RescaledKNNScorer`): that local-density rescaling itself (Wilkinghoff
-  et al., ICASSP 2025; ASDKit's ``KnnRescale``): every memory clip's distance is divided by the
-  mean distance from that clip to its 16 nearest memory neighbours, so sparse and dense parts of
-  the memory are measured on one scale. It needs no domain labels.
-
-* ``"knn-auto"`` (:class:`BalancedDomainScorer`, the contrastive methods' and ``knn-stats``'
-  default): one of the four above, chosen per run on the *training* clips alone: the one whose
-  leave-one-out training scores give the normal clips of the two domains the most similar
-  scores (the official AUC (target) ranks every anomaly against the target normals, so a
-  domain whose normals score high drags that AUC towards or below chance). On data without
-  target training clips (DCASE 2020) it scores as ``"knn"``.
-
-``k``, ``k_target``, ``smote_ratio`` and ``standardize`` combine freely (e.g.
-``make_scorer("knn-zscore", smote_ratio=1.0)``). Units without target training clips (DCASE
-2020) keep the source memory only.
+A scorer keeps, per *unit* (machine ID for DCASE 2020, section for DCASE 2022), a memory of that
+unit's normal training embeddings and scores a test clip against its own unit's memory only;
+higher = more anomalous (the DCASE convention). :func:`make_scorer` gives them by name:
+``"knn"``, ``"mahalanobis"``, ``"gmm"``; ``"knn-domain"``, ``"knn-smote"``, ``"knn-zscore"``
+(:class:`DomainKNNScorer`, whose ``fit`` needs the *training* clips' domains); ``"knn-rescale"``
+(:class:`RescaledKNNScorer`); ``"knn-auto"`` (:class:`BalancedDomainScorer`, the default of the
+contrastive methods and ``knn-stats``). No scorer is given a test clip's domain or label.
 """
 
 from __future__ import annotations
@@ -144,12 +101,16 @@ class UnitScorer:
 
     def fit(self, emb: np.ndarray, units: Sequence[Hashable] | None = None,
             domains: Sequence[object] | None = None) -> "UnitScorer":
-        """Fit one memory / model per unit on normal training embeddings ``[N, D]``.
+        """Fit one memory / model per unit on normal training embeddings.
 
-        ``units=None`` fits one global model for all clips. ``domains`` (``"source"`` /
-        ``"target"`` per *training* clip, from its file name) is used by the domain-aware
-        scorers (:class:`DomainKNNScorer`) and checked but ignored by the others. Test clips'
-        domains are never passed: at test time the domain is unknown.
+        Args:
+            emb: ``[N, D]`` training embeddings.
+            units: the unit of each row; ``None`` fits one global model for all clips.
+            domains: ``"source"`` / ``"target"`` per training row (from its file name); used by
+                the domain-aware scorers (:class:`DomainKNNScorer`), checked and ignored by the others.
+
+        Returns:
+            The fitted scorer itself.
         """
         x = _as_embeddings(emb)
         u = _as_units(units, x.shape[0])
@@ -178,10 +139,8 @@ class UnitScorer:
     def train_scores(self) -> np.ndarray:
         """Scores ``[N]`` of the training embeddings, in the order given to :meth:`fit`.
 
-        What a decision threshold can be fitted on without looking at test clips. k-NN scorers
-        leave each training clip out of its own memory (otherwise it finds itself at distance
-        0); Mahalanobis and GMM score the training clips in-sample, as the official
-        autoencoder baseline scores its training clips with the trained model.
+        k-NN scorers leave each training clip out of its own memory; Mahalanobis and GMM score
+        in-sample, as the official baseline scores its training clips.
         """
         if not hasattr(self, "models_"):
             raise RuntimeError(f"{type(self).__name__}: call fit() before train_scores()")
@@ -199,7 +158,12 @@ class UnitScorer:
     def score(self, emb: np.ndarray, units: Sequence[Hashable] | None = None) -> np.ndarray:
         """Anomaly scores ``[N]`` (higher = more anomalous), each clip against its own unit.
 
-        A scorer fitted with ``units=None`` scores every clip against its one global model.
+        Args:
+            emb: ``[N, D]`` embeddings.
+            units: the unit of each row (ignored by a scorer fitted with ``units=None``).
+
+        Returns:
+            ``[N]`` float64 scores.
         """
         if not hasattr(self, "models_"):
             raise RuntimeError(f"{type(self).__name__}: call fit() before score()")
@@ -331,31 +295,22 @@ class _DomainMemory:
 class DomainKNNScorer(UnitScorer):
     """k-NN against separate source and target memories per unit; the score is the smaller of the two.
 
-    The scorer behind ``"knn-domain"``, ``"knn-smote"`` and ``"knn-zscore"`` (see the module
-    docstring for the published sources). ``fit`` needs the training clips' domains.
+    The scorer of ``"knn-domain"``, ``"knn-smote"`` and ``"knn-zscore"``, after ASDKit's ``Knn``
+    back end (Fujimura et al., arXiv:2507.10264). ``fit`` needs the training clips' domains; a unit
+    without target training clips keeps its source memory only. :meth:`train_scores` leaves each
+    clip out of its own domain's memory, of the SMOTE points made from it and, with
+    ``standardize``, of its domain's mean and scale (needs ``k + 2`` clips of each domain).
 
-    * ``k`` neighbours in the source memory, ``k_target`` (default ``k``) in the target memory;
-      each distance is the mean over those neighbours (``metric`` as :class:`KNNScorer`).
-    * ``smote_ratio > 0``: before the target memory is built, each unit's target clips are
-      oversampled until they number ``round(smote_ratio * n_source)``: a new point is
-      ``x_i + u * (x_j - x_i)`` with ``x_i`` a random target clip of the unit, ``x_j`` one of its
-      ``smote_neighbors`` nearest target clips of the same unit and ``u ~ U(0, 1)``; the
-      generator is seeded with ``seed`` and the unit name, so a fit is reproducible.
-    * ``standardize=True``: each domain's distance becomes ``(d - mean) / std`` with the mean
-      and standard deviation of the leave-one-out distances of that domain's training clips
-      (each real clip against its own memory without itself and without the SMOTE points made
-      from it). When those distances have no spread (e.g. two target clips, whose
-      leave-one-out distances are equal), their mean is the scale.
-
-    Leave-one-out training scores (:meth:`train_scores`): training clip ``i`` is scored against
-    its own domain's memory without itself (and without the SMOTE points made from it) and the
-    other domain's whole memory. With ``standardize`` its own domain's mean and scale are also
-    recomputed without it, so, without SMOTE, the score equals that of a scorer fitted on every
-    other training clip (with SMOTE the points made from clip ``i`` are dropped, not drawn anew);
-    this needs ``k + 2`` clips of each domain. ``"knn-auto"`` compares the candidates on these
-    scores, so none of them is judged on constants fitted with the clip being scored.
-
-    A unit without target training clips (DCASE 2020) keeps its source memory only.
+    Args:
+        k: neighbours in the source memory (a distance is the mean over them).
+        k_target: neighbours in the target memory (default ``k``).
+        metric: as :class:`KNNScorer`.
+        smote_ratio: > 0 oversamples each unit's target clips SMOTE-style (Chawla et al., 2002) to
+            ``round(smote_ratio * n_source)`` points ``x_i + u (x_j - x_i)``, ``u ~ U(0, 1)``.
+        smote_neighbors: ``x_j`` is one of the ``smote_neighbors`` nearest target clips of ``x_i``.
+        standardize: z-score each domain's distance with the mean and standard deviation of that
+            domain's leave-one-out training distances (the mean as scale when they have no spread).
+        seed: seeds the oversampling, together with the unit name.
     """
 
     def __init__(self, k: int = 1, k_target: int | None = None, metric: str = "cosine",
@@ -529,24 +484,16 @@ class DomainKNNScorer(UnitScorer):
 class RescaledKNNScorer(UnitScorer):
     """k-NN with each memory clip's distance rescaled by its local density (``"knn-rescale"``).
 
-    Wilkinghoff et al., *Keeping the Balance: Anomaly Score Calculation for Domain
-    Generalization*, ICASSP 2025 (ASDKit's ``KnnRescale`` back end; the same idea, generalised,
-    in *Local Density-Based Anomaly Score Normalization for Domain Generalization*,
-    arXiv:2509.10951). Every normal training clip ``r`` of a unit gets a reference constant
-    ``c_r``: the mean distance to its ``k_ref`` nearest other training clips of the unit (16 as
-    in ASDKit; all others when the unit has fewer). A clip's score is the mean of its ``k``
-    smallest rescaled distances ``d(x, r) / c_r``. A clip near a sparse part of the memory (the
-    10 target clips of a DCASE 2022 section) is measured against that part's own spacing, a clip
-    near the dense source part against the source's, so the normal clips of both domains get
-    comparable scores. It uses no domain labels at all: ``fit`` accepts them and ignores them.
+    Wilkinghoff et al., *Keeping the Balance*, ICASSP 2025 (ASDKit's ``KnnRescale``). The score is
+    the mean of the ``k`` smallest ``d(x, r) / c_r`` over the unit's memory clips ``r``, where
+    ``c_r`` is the mean distance from ``r`` to its ``k_ref`` nearest other memory clips (all of
+    them when fewer). No domain labels are used (``fit`` ignores them). :meth:`train_scores` is
+    leave-one-out, with every ``c_r`` recomputed without the scored clip.
 
-    Distances as :class:`KNNScorer` (``metric="cosine"``: ``1 - cos``; ASDKit measures the
-    Euclidean distance of L2-normalised embeddings, ``sqrt(2 - 2 cos)``: the same neighbours,
-    other ratios).
-
-    Leave-one-out training scores (:meth:`train_scores`): training clip ``i`` is scored against
-    the other clips of its unit, with every ``c_r`` recomputed without ``i`` (``k_ref`` capped at
-    the ``n - 2`` clips then left besides ``r``), exactly as if ``i`` had never been in the memory.
+    Args:
+        k: neighbours averaged in the score.
+        k_ref: neighbours in a memory clip's constant ``c_r`` (16 as in ASDKit).
+        metric: as :class:`KNNScorer` (ASDKit: Euclidean distance of L2-normalised embeddings).
     """
 
     def __init__(self, k: int = 1, k_ref: int = 16, metric: str = "cosine") -> None:
@@ -595,25 +542,18 @@ class RescaledKNNScorer(UnitScorer):
 class BalancedDomainScorer(UnitScorer):
     """The domain scorer whose training scores treat the two domains alike (``"knn-auto"``).
 
-    The official AUC (target) ranks *all* anomalies of a section, from both domains, against the
-    target-domain normal clips. A scorer that gives normal clips of one domain systematically
-    higher scores than those of the other hands that domain's AUC to chance or below, and this
-    can be seen without any test clip: on the leave-one-out scores of the normal *training*
-    clips (:meth:`UnitScorer.train_scores`). ``fit`` fits every candidate (``"knn-domain"``,
-    ``"knn-smote"``, ``"knn-zscore"``, ``"knn-rescale"`` with this ``k`` and ``metric``), measures per unit the
-    **domain imbalance** ``|AUC(target training scores vs source training scores) - 0.5|``
-    (0 = the two domains' normal clips score alike, 0.5 = the scores alone tell the domains
-    apart), averages it over the units with clips of both domains and keeps the candidate with
-    the smallest mean (ties: the first in :attr:`CANDIDATES` order). Only training clips and
-    their domains enter; no test clip, test label or test domain. Units without target
-    training clips (DCASE 2020) make the choice moot: every candidate then scores like
-    ``"knn"``, and ``"knn-domain"`` is kept.
+    ``fit`` fits every candidate of :attr:`CANDIDATES` and keeps the one with the smallest domain
+    imbalance ``|AUC(target vs source leave-one-out training scores) - 0.5|``, averaged over the
+    units with training clips of both domains (ties: the first candidate). Only training clips
+    and their domains enter. Without target training clips (DCASE 2020) ``"knn-domain"`` is
+    kept, which then scores as ``"knn"``.
 
-    A candidate that cannot be fitted on the data (SMOTE and z-scores need at least two target
-    clips per unit) is left out and named in ``skipped_`` with the reason.
+    Args:
+        k: neighbours of every candidate.
+        metric: as :class:`KNNScorer`.
 
-    After ``fit``: ``choice_`` (the kept candidate's name), ``imbalance_`` (candidate -> mean
-    imbalance; empty without target clips) and ``skipped_``.
+    After ``fit``: ``choice_`` (the kept candidate), ``imbalance_`` (candidate -> mean imbalance;
+    empty without target clips) and ``skipped_`` (candidate -> why it could not be fitted).
     """
 
     CANDIDATES: tuple[str, ...] = ("knn-domain", "knn-smote", "knn-zscore", "knn-rescale")
@@ -689,12 +629,19 @@ DOMAIN_SCORERS: tuple[str, ...] = ("knn-domain", "knn-smote", "knn-zscore", "knn
 
 
 def make_scorer(name: str, **kw: object) -> UnitScorer:
-    """A scorer by name; ``kw`` go to its constructor (and override a named option's settings).
+    """A scorer by name.
 
-    ``"knn"``, ``"mahalanobis"``, ``"gmm"``: one memory per unit. ``"knn-domain"``,
-    ``"knn-smote"`` (``smote_ratio=1.0``: target clips oversampled to as many as the source
-    clips) and ``"knn-zscore"`` (``standardize=True``): :class:`DomainKNNScorer`, whose ``fit``
-    needs the training clips' domains. ``"knn-rescale"``: :class:`RescaledKNNScorer` (``k_ref``).
+    Args:
+        name: a key of :data:`SCORERS`: ``"knn"``, ``"mahalanobis"``, ``"gmm"``, ``"knn-domain"``,
+            ``"knn-smote"`` (``smote_ratio=1.0``), ``"knn-zscore"`` (``standardize=True``),
+            ``"knn-rescale"`` or ``"knn-auto"``.
+        **kw: constructor arguments (they override a named option's settings).
+
+    Returns:
+        The unfitted scorer.
+
+    Raises:
+        ValueError: for an unknown name.
     """
     key = str(name).lower()
     if key not in SCORERS:

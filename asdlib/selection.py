@@ -13,12 +13,19 @@ import pandas as pd
 import torch
 
 def validation_split(train_df: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
-    """Which normal training clips are held out for choosing the epoch: a boolean mask over ``train_df``.
+    """Which normal training clips are held out for choosing the epoch.
 
     Per (machine type, unit): ``max(1, round(fraction * n))`` of its ``n`` clips (none when
-    ``n < 2``, so every unit keeps a training clip), drawn with ``numpy.random.default_rng(seed)``
-    from the clips sorted by path. The same data and seed give the same split; ``train_df`` must
-    hold training clips only (:func:`asdlib.data.select` with ``split="train"``).
+    ``n < 2``; every unit keeps a training clip), drawn with ``numpy.random.default_rng(seed)``
+    from the clips sorted by path.
+
+    Args:
+        train_df: normal training clips only (:func:`asdlib.data.select` with ``split="train"``).
+        fraction: the share held out per unit.
+        seed: the split's seed (same data and seed, same split).
+
+    Returns:
+        A boolean mask over ``train_df``'s rows.
     """
     if (train_df["split"] != "train").any() or (train_df["label"].fillna("normal") != "normal").any():
         bad = train_df[(train_df["split"] != "train") | (train_df["label"].fillna("normal") != "normal")]
@@ -40,10 +47,13 @@ def validation_per_clip(val_emb: np.ndarray, val_classes: Sequence[int], mem_emb
                         mem_classes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Per held-out clip: whether its nearest training clip (cosine) has its class, and its margin.
 
-    The margin is the similarity to the nearest training clip of its own class minus that to the
-    nearest of another class (in [-2, 2]). :func:`validation_criterion` averages both;
-    ``benchmarks/bench_val_criterion.py`` uses the per-clip values to measure how reliable each
-    average is. Needs at least two classes in the memory.
+    Args:
+        val_emb, val_classes: the held-out clips' embeddings ``[N, D]`` and class indices ``[N]``.
+        mem_emb, mem_classes: the training clips' (at least two classes).
+
+    Returns:
+        ``(correct, margin)``, both ``[N]``: the margin is the similarity to the nearest training
+        clip of its own class minus that to the nearest of another class, in ``[-2, 2]``.
     """
     v = torch.nn.functional.normalize(torch.as_tensor(np.asarray(val_emb, dtype=np.float32)), dim=1)
     m = torch.nn.functional.normalize(torch.as_tensor(np.asarray(mem_emb, dtype=np.float32)), dim=1)
@@ -61,33 +71,36 @@ def validation_criterion(val_emb: np.ndarray, val_classes: Sequence[int], mem_em
                          mem_classes: Sequence[int]) -> dict[str, float]:
     """How well the embeddings separate (machine type, unit) on held-out normal clips: no anomaly needed.
 
-    ``val_acc``: the fraction of held-out clips whose nearest training clip (cosine similarity)
-    has their class. ``val_margin``: the mean, over held-out clips, of the similarity to the
-    nearest training clip of their own class minus that to the nearest of another class (in
-    [-2, 2]; larger = classes further apart). Needs at least two classes in the memory. The
-    trainer keeps the epoch with the highest margin, then accuracy (:func:`better`).
+    Takes the arguments of :func:`validation_per_clip`.
+
+    Returns:
+        ``{"val_acc", "val_margin"}``: the means over the held-out clips of
+        :func:`validation_per_clip`'s ``correct`` and ``margin`` (larger = classes further apart).
     """
     correct, margin = validation_per_clip(val_emb, val_classes, mem_emb, mem_classes)
     return {"val_acc": float(np.mean(correct)), "val_margin": float(np.mean(margin))}
 
 
 #: The lowest split-half reliability (Spearman-Brown) at which the validation criterion may choose an
-#: epoch other than the last: 0.7, the "modest reliability" Nunnally (Psychometric Theory, 1978)
-#: asks of a measure in early-stage research. Fixed before any result of this trainer was seen.
+#: epoch other than the last: 0.7, the "modest reliability" of Nunnally (Psychometric Theory, 1978).
 RELIABILITY_THRESHOLD = 0.7
 
 
 def criterion_reliability(per_clip: np.ndarray, classes: Sequence[int], seed: int = 0, splits: int = 100) -> float:
     """Split-half reliability of an epoch profile measured on held-out clips.
 
-    ``per_clip`` is ``[epochs, clips]`` (e.g. each held-out clip's margin after every epoch,
-    :func:`validation_per_clip`). ``splits`` times, the clips are split into two halves (within
-    every class as evenly as possible, at random, seeded by ``seed``) and the Spearman
-    correlation between the two halves' mean profiles over the epochs is taken; the mean
-    correlation ``r`` is stepped up to the whole set with the Spearman-Brown formula
-    ``2 r / (1 + r)`` when it is positive (a correlation of zero or below has nothing to step
-    up and is returned as it is). 1: both halves rank the epochs alike; 0 or below: the profile
-    is noise. NaN with fewer than 3 epochs or 4 clips, or when no split has a profile that varies.
+    ``splits`` times, the clips are split into two halves (evenly within every class, seeded) and
+    the Spearman correlation of the two halves' mean profiles over the epochs is taken; the mean
+    ``r`` is stepped up by Spearman-Brown, ``2 r / (1 + r)``, when positive.
+
+    Args:
+        per_clip: ``[epochs, clips]``, e.g. each held-out clip's margin after every epoch.
+        classes: the class of each clip.
+        seed, splits: the seed and number of random splits.
+
+    Returns:
+        1: both halves rank the epochs alike; 0 or below: noise. NaN with fewer than 3 epochs or
+        4 clips, or when no split has a profile that varies.
     """
     from scipy.stats import spearmanr
 
@@ -117,14 +130,9 @@ def criterion_reliability(per_clip: np.ndarray, classes: Sequence[int], seed: in
 def better(row: dict, best: dict | None) -> bool:
     """Whether an epoch's criterion beats the best so far: higher ``val_margin``, then higher ``val_acc``.
 
-    The margin comes first because it measures something on data this size and the share does
-    not. ``val_margin`` is a mean of a continuous quantity over every held-out clip. ``val_acc``
-    moves in steps of one clip, and on the book-scale sets (36-147 held-out clips) its
-    epoch-to-epoch changes are the size of its sampling noise: split the held-out clips into
-    two random halves, and the two halves' epoch profiles of ``val_acc`` are uncorrelated, while
-    those of ``val_margin`` agree, except where the margin is noise too
-    (``benchmarks/bench_val_criterion.py`` measures it; held-out normal clips only). Where the
-    margin is noise too, :func:`criterion_reliability` tells, and the trainer keeps the last epoch.
+    Args:
+        row: the epoch's ``val_margin`` and ``val_acc``.
+        best: the best epoch's so far, or ``None`` (then ``True``).
     """
     return best is None or (row["val_margin"], row["val_acc"]) > (best["val_margin"], best["val_acc"])
 

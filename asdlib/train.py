@@ -114,12 +114,22 @@ def train(
 ) -> TrainResult:
     """Train ``cfg.method`` on the normal training clips of ``machine_type`` in the index ``df``.
 
-    ``machine_type``: one type, a list, or ``"all"`` (every type of ``df``). Several types train
-    one shared encoder (contrastive methods with ``encoder="shared"``) whose classes are every
-    (machine type, unit); ``ae``, the training-free references and ``encoder="per-type"`` take
-    one type. Resumes from ``out/checkpoint.pt`` when a previous run with the same
-    configuration and data was interrupted; returns at once when it already finished.
-    ``on_epoch_end(epoch, row)`` is called after each epoch's checkpoint is written.
+    Resumes from ``out/checkpoint.pt`` a run of the same configuration and data that was
+    interrupted; returns at once when it already finished.
+
+    Args:
+        df: the data's index.
+        machine_type: one type, a list, or ``"all"``; several types train one shared encoder
+            (contrastive methods with ``encoder="shared"``) over every (machine type, unit).
+        cfg: the method's settings.
+        out: the run directory.
+        device: ``None`` picks one (:func:`pick_device`).
+        force: replace an asdlib run directory of another configuration.
+        progress, use_cache: progress bars; the feature cache.
+        on_epoch_end: ``f(epoch, row)``, called after each epoch's checkpoint is written.
+
+    Returns:
+        A :class:`TrainResult`.
     """
     t0 = time.perf_counter()
     out = Path(out)
