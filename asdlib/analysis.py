@@ -16,7 +16,9 @@ band, :func:`clip_profiles`). Frequencies are the Slaney mel-band centres of the
 * :func:`band_energy_ratios`: energy of anomalous over normal clips in a few wide frequency
   bands (dB), with the same within-unit averaging and bootstrap.
 * :func:`evidence_band`: for each clip, the mel band where it deviates most from a normal
-  reference (z-scores per band), and whether that band lies above a cutoff frequency.
+  reference (z-scores per band), and whether that band lies above a cutoff frequency;
+  :func:`evidence_per_unit` does it for every test clip against the normal training clips of
+  its unit.
 * :func:`sample_per_group`: a seeded, capped sample of clips per group, so that the analysis
   stays cheap on the full DCASE sets.
 """
@@ -34,6 +36,7 @@ __all__ = [
     "mean_logmel_difference",
     "band_energy_ratios",
     "evidence_band",
+    "evidence_per_unit",
     "sample_per_group",
 ]
 
@@ -238,6 +241,36 @@ def evidence_band(feats: Feats, reference_feats: Feats, config: FrontEndConfig |
         "z_low": az[:, ~high].max(axis=1), "z_high": az[:, high].max(axis=1),
         "evidence": np.where(high[peak], "high", "low"),
     })
+
+
+def evidence_per_unit(clips: pd.DataFrame, profiles: np.ndarray, config: FrontEndConfig | None = None,
+                      cutoff_hz: float = 2000.0) -> pd.DataFrame:
+    """:func:`evidence_band` of every test clip against the normal training clips of its unit.
+
+    Args:
+        clips: an index table (columns ``machine_type``, ``unit``, ``split``, ``label``) with a
+            0..N-1 index: row ``i`` is the clip of ``profiles[i]``.
+        profiles: ``[N, M]`` clip profiles (:func:`clip_profiles`) of those clips.
+        config: the front end of the profiles.
+        cutoff_hz: as :func:`evidence_band`.
+
+    Returns:
+        The test rows of ``clips`` (grouped by machine type and unit, sorted) with the columns of
+        :func:`evidence_band`, on a new 0..n-1 index.
+    """
+    profiles = np.asarray(profiles)
+    if len(clips) != profiles.shape[0]:
+        raise ValueError(f"profiles: expected {len(clips)} rows (one per clip), got {profiles.shape[0]}")
+    test = clips[clips["split"] == "test"]
+    normal = clips[(clips["split"] == "train") & (clips["label"] == "normal")]
+    parts = []
+    for (mt, unit), rows in test.groupby(["machine_type", "unit"]):
+        ref = normal[(normal["machine_type"] == mt) & (normal["unit"] == unit)]
+        ev = evidence_band(profiles[rows.index], profiles[ref.index], config=config, cutoff_hz=cutoff_hz)
+        parts.append(pd.concat([rows.reset_index(drop=True), ev], axis=1))
+    if not parts:
+        raise ValueError("clips: no test clips")
+    return pd.concat(parts, ignore_index=True)
 
 
 def sample_per_group(df: pd.DataFrame, n: int, by: Sequence[str] = ("machine_type", "unit", "split", "label"),

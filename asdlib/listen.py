@@ -1,7 +1,8 @@
 """Listening to log-mels and to augmentations (sonification).
 
 Explained in chapter 5, `book/05_views.ipynb` (hear each view) and used in chapter 9,
-`book/09_ablations.ipynb`.
+`book/09_ablations.ipynb`; :func:`example_clips` picks the clips chapter 1,
+`book/01_listening.ipynb`, looks at and listens to.
 
 Both functions use the front end's own analysis, :class:`asdlib.features.LogMel`: its mel
 filter bank (``LogMel.mel_fb``, the Slaney filters the features are computed with) and its
@@ -11,11 +12,13 @@ window. There is no second mel front end here.
   that move energy in time or frequency (crops), at the cost of an invented phase.
 - :func:`apply_to_audio`: apply a log-mel transform's change to the clip's own STFT and keep
   its phase: for transforms that change values in place (band augmentations, SpecAugment, mixup).
+  :func:`view_to_audio` does it for a view already computed, :func:`hear_transforms` for several
+  transforms at once.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -23,7 +26,7 @@ from torch import Tensor
 
 from .features import FrontEndConfig, LogMel, mel_frequencies
 
-__all__ = ["to_audio", "apply_to_audio"]
+__all__ = ["to_audio", "apply_to_audio", "view_to_audio", "hear_transforms", "example_clips"]
 
 
 def _front_end(config: FrontEndConfig | None) -> LogMel:
@@ -115,3 +118,81 @@ def apply_to_audio(wave: np.ndarray, transform: Callable[[Tensor], Tensor],
     y_out = torch.istft(new, n_fft=c.n_fft, hop_length=c.hop_length, window=fe.window, center=c.center,
                         length=y.size).numpy()
     return _peak_limit(y_out)
+
+
+def view_to_audio(wave: np.ndarray, view: Any, config: FrontEndConfig | None = None) -> np.ndarray:
+    """The clip with a view's change of its log-mel applied to its STFT (:func:`apply_to_audio`).
+
+    Args:
+        wave: the mono clip the view was made from.
+        view: the view, the clip's log-mel after a transform (``[1, 1, M, T]``).
+        config: the front end the log-mel was made with.
+
+    Returns:
+        float32 audio of the clip's length.
+    """
+    return apply_to_audio(wave, lambda _: view, config)
+
+
+def hear_transforms(wave: np.ndarray, transforms: Mapping[str, tuple[type, dict]],
+                    config: FrontEndConfig | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+    """The clip and how it sounds after each of several log-mel transforms, the original first.
+
+    Args:
+        wave: a mono clip.
+        transforms: ``{title: (transform class, keyword arguments)}``; each transform is built
+            anew with ``config=config`` and ``generator=torch.Generator().manual_seed(seed)``, so
+            two calls draw the same.
+        config: the front end.
+        seed: the seed of every transform's generator.
+
+    Returns:
+        ``{"original": wave, title: audio, ...}`` (:func:`apply_to_audio`).
+    """
+    out = {"original": wave}
+    for title, (cls, kwargs) in transforms.items():
+        transform = cls(config=config, generator=torch.Generator().manual_seed(seed), **kwargs)
+        out[title] = apply_to_audio(wave, transform, config=config)
+    return out
+
+
+def example_clips(clips: Any, machine_type: str, prefix: str = "") -> dict[str, np.ndarray]:
+    """A normal clip and anomalous clips of one machine ID, to look at and listen to.
+
+    The ID is the first (sorted) of the type with both normal and anomalous clips (with none,
+    all clips of the type). With the synthetic ground truth (columns ``anomaly_band``,
+    ``anomaly_kind``, ``severity`` of :func:`asdlib.metrics.attach_manifest`, optionally
+    ``band_hz``) the strongest anomaly of each band (``low``, then ``high``) is taken, else the
+    first anomaly.
+
+    Args:
+        clips: an index table (:func:`asdlib.data.index`) of test clips.
+        machine_type: the machine type.
+        prefix: put before every title (e.g. ``"real "``).
+
+    Returns:
+        ``{title: wave}``: ``"<prefix><type> <unit>: normal"`` first, then each anomaly, titled
+        ``"<kind> (<band>, <band_hz> Hz)"`` or ``"<prefix><type> <unit>: anomaly"``.
+    """
+    from .data import load_audio  # noqa: PLC0415
+
+    rows = clips[clips["machine_type"] == machine_type]
+    if rows.empty:
+        raise ValueError(f"clips: no clip of machine type {machine_type!r}")
+    both = [u for u, g in rows.groupby("unit") if g["label"].nunique() == 2]
+    rows = rows[rows["unit"] == both[0]] if both else rows
+    items = {}
+    normal = rows[rows["label"] == "normal"]
+    if len(normal):
+        items[f"{prefix}{machine_type} {normal['unit'].iloc[0]}: normal"] = load_audio(normal["path"].iloc[0])
+    anomalies = rows[rows["label"] == "anomaly"]
+    if "anomaly_band" in anomalies.columns:
+        for band in ("low", "high"):
+            group = anomalies[anomalies["anomaly_band"] == band]
+            if len(group):
+                row = group.sort_values("severity", ascending=False).iloc[0]
+                hz = f", {row['band_hz']} Hz" if "band_hz" in row.index else ""
+                items[f"{row['anomaly_kind']} ({band}{hz})"] = load_audio(row["path"])
+    elif len(anomalies):
+        items[f"{prefix}{machine_type} {anomalies['unit'].iloc[0]}: anomaly"] = load_audio(anomalies["path"].iloc[0])
+    return items

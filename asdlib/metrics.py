@@ -40,6 +40,9 @@ __all__ = [
     "read_scores",
     "summary_table",
     "official_score",
+    "official_score_parts",
+    "share_of_normals_above",
+    "evaluate_bands",
     "results_to_csv",
     "read_results",
     "published_table",
@@ -582,6 +585,63 @@ def official_score(results: pd.DataFrame, method: str | None = None) -> float:
     if len(rows) > 1:
         raise ValueError(f"results: {len(rows)} official rows (methods {rows['method'].tolist()}); pass method=")
     return float(rows["auc"].iloc[0])
+
+
+def official_score_parts(results: pd.DataFrame) -> np.ndarray:
+    """The values the DCASE 2022 official score is the harmonic mean of, in the official order.
+
+    Args:
+        results: a DCASE 2022 results table of :func:`evaluate` (one method).
+
+    Returns:
+        Every section's AUC (source), then every section's AUC (target), then every section's
+        pAUC, each in table order.
+    """
+    s = results[results["unit"].astype(str).str.startswith(UNIT_PREFIX["dcase2022"])]
+    if s.empty:
+        raise ValueError("results: no section rows; only dcase2022 results have sections")
+    return np.r_[s[s["domain"] == "source"]["auc"], s[s["domain"] == "target"]["auc"], s[s["domain"] == "all"]["pauc"]]
+
+
+def share_of_normals_above(scores: pd.DataFrame) -> pd.DataFrame:
+    """For each anomalous clip: the share of normal clips of its unit that score higher.
+
+    Args:
+        scores: a scores table (:data:`SCORE_COLUMNS`) of one method and seed.
+
+    Returns:
+        The anomalous rows (grouped by machine type and unit, in sorted order, their index kept)
+        with a column ``share_above``: 0 means no normal clip of the unit scores above it.
+    """
+    parts = []
+    for _, group in scores.groupby(["machine_type", "unit"]):
+        normal = group.loc[group["label"] == "normal", "score"].to_numpy()
+        anom = group[group["label"] == "anomaly"]
+        parts.append(anom.assign(share_above=[(normal > s).mean() for s in anom["score"]]))
+    if not parts:
+        raise ValueError("scores: empty table")
+    return pd.concat(parts)
+
+
+def evaluate_bands(scores: pd.DataFrame, manifest: pd.DataFrame | str | Path | None = None,
+                   column: str = "anomaly_band") -> pd.DataFrame:
+    """Per-type mean results of all anomalies and of each band of anomalies, in one table.
+
+    Args:
+        scores: a scores table (optionally with ``method``).
+        manifest: the synthetic ``manifest.csv`` (or its path); ``None``: band ``"all"`` only.
+        column: the manifest column to split by (:func:`evaluate_by`).
+
+    Returns:
+        One row per (method, machine type, band) of the ``unit == "mean"`` rows (not the mean over
+        types): columns ``method, machine_type, band, auc, pauc, n_normal, n_anomaly``.
+    """
+    parts = [evaluate(scores).assign(band="all")]
+    if manifest is not None:
+        parts.append(evaluate_by(attach_manifest(scores, manifest), column).rename(columns={column: "band"}))
+    out = pd.concat(parts, ignore_index=True)
+    out = out[(out["unit"] == "mean") & (out["machine_type"] != "all")]
+    return out[["method", "machine_type", "band", "auc", "pauc", "n_normal", "n_anomaly"]].reset_index(drop=True)
 
 
 def results_to_csv(results: pd.DataFrame, path: str | Path) -> Path:

@@ -43,6 +43,9 @@ __all__ = [
     "plot_differences",
     "plot_learning_curve",
     "plot_embeddings",
+    "log_hz_axis",
+    "panel_grid",
+    "outer_labels",
     "ShownFigure",
     "MIN_FONT_PT",
     "BOOK_COLUMN_IN",
@@ -119,6 +122,69 @@ def _hz_ticks_up_to(ax: Axes, fmin: float, fmax: float) -> None:
     ax.set_ylim(max(ax.get_ylim()[0], 0.0), fmax)
     ax.set_yticks(ticks, [f"{t / 1000:g}k" if t >= 1000 else f"{t:g}" for t in ticks])
     ax.yaxis.set_minor_locator(NullLocator())
+
+
+def log_hz_axis(ax: Axes, ticks: Sequence[float] = (100, 1000, 2000, 8000), labels: Sequence[str] | None = None,
+                xlim: tuple[float, float] | None = None, rotation: float | None = None) -> None:
+    """A logarithmic frequency x axis with a few round ticks and no minor ticks.
+
+    Args:
+        ax: the axes.
+        ticks: tick positions (Hz).
+        labels: tick labels (default: ``"100"``, ``"500"``, ``"2k"``: kHz from 1000 Hz on).
+        xlim: the axis limits (Hz); ``None`` leaves them.
+        rotation: tick label rotation (degrees); ``None`` leaves it.
+    """
+    ticks = list(ticks)
+    if labels is None:
+        labels = [f"{t / 1000:g}k" if t >= 1000 else f"{t:g}" for t in ticks]
+    if len(labels) != len(ticks):
+        raise ValueError(f"labels: expected {len(ticks)} labels (one per tick), got {len(labels)}")
+    ax.set_xscale("log")
+    if xlim is not None:
+        ax.set_xlim(*xlim)
+    kw = {} if rotation is None else {"rotation": rotation}
+    ax.set_xticks(ticks, list(labels), **kw)
+    ax.minorticks_off()
+
+
+def panel_grid(n: int, ncols: int = 3, width: float = 12.0, height: float = 7.0,
+               sharex: bool = True) -> tuple[Figure, np.ndarray]:
+    """A grid of ``n`` panels (e.g. one per machine type), the unused ones hidden.
+
+    Args:
+        n: number of panels.
+        ncols: panels per row.
+        width, height: figure size (inches).
+        sharex: share the x axis between panels.
+
+    Returns:
+        The figure and its axes as a 2-D array ``[rows, ncols]``.
+    """
+    if n < 1 or ncols < 1:
+        raise ValueError(f"n and ncols: expected at least 1, got n={n}, ncols={ncols}")
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), sharex=sharex, squeeze=False,
+                             layout="constrained")
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
+def outer_labels(axes: np.ndarray) -> None:
+    """Keep the axis labels of the left column and the bottom row only (tick labels stay).
+
+    Args:
+        axes: a 2-D array of axes, e.g. from :func:`panel_grid`.
+    """
+    axes = np.asarray(axes)
+    if axes.ndim != 2:
+        raise ValueError(f"axes: expected a 2-D array of axes, got {axes.ndim} dimension(s)")
+    for (r, c), ax in np.ndenumerate(axes):
+        if c:
+            ax.set_ylabel("")
+        if r < axes.shape[0] - 1:
+            ax.set_xlabel("")
 
 
 def specshow(

@@ -13,9 +13,15 @@ module only resamples them.
   :meth:`~Bootstrap.intervals` gives point estimate + percentile interval per cell and whose
   :meth:`~Bootstrap.difference` gives paired method differences (the same resampled clips for
   both methods); :meth:`~Bootstrap.domain_gap` the 2022 source - target gap; :func:`bootstrap_by`
-  one bootstrap per anomaly band or kind.
+  one bootstrap per anomaly band or kind; :func:`bootstrap_bands` all anomalies and each band;
+  :meth:`~Bootstrap.cell` and :meth:`~Bootstrap.difference_cell` read one cell (the latter with
+  its verdict).
+* :func:`select` / :func:`cell` pick rows of a long table by column values;
+  :func:`interval_table` and :func:`interval_grid` pivot intervals into wide tables of
+  ``"estimate [lo, hi]"``; :func:`intervals_by` stacks several bootstraps' intervals.
 * :func:`verdict` turns the interval of a difference A - B into ``"higher"``, ``"lower"`` or
-  ``"not resolved"``; :func:`describe_difference` writes the sentence, using :func:`verdict` only.
+  ``"not resolved"``; :func:`describe_difference` writes the sentence, using :func:`verdict` only;
+  :func:`against_chance` and :func:`describe_against_chance` compare intervals with 50 %.
 * :func:`learning_curve`: the main-table interval at each training-set size (chapter 10,
   `book/10_learning_curve.ipynb`); :func:`learning_curve_bootstraps` the bootstrap behind it, one
   per size; :func:`learning_curve_differences` paired differences per size with their verdicts;
@@ -33,6 +39,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -53,6 +60,14 @@ __all__ = [
     "describe_difference",
     "format_interval",
     "interval_table",
+    "interval_grid",
+    "select",
+    "cell",
+    "bootstrap_bands",
+    "intervals_by",
+    "against_chance",
+    "describe_against_chance",
+    "CHANCE_WORDS",
     "learning_curve",
     "learning_curve_bootstraps",
     "learning_curve_differences",
@@ -358,6 +373,59 @@ class Bootstrap:
         return describe_difference(a, b, scale * row["estimate"], scale * row["lo"], scale * row["hi"],
                                    unit=label, level=self.level)
 
+    def _key(self, machine_type: str, metric: str, domain: str | None, unit: str) -> tuple:
+        if domain is None:
+            domain = "source" if (self.layout == "dcase2022" and metric == "auc") else "all"
+        if metric == "official":
+            machine_type, unit, domain = "all", "official", "all"
+        return (machine_type, unit, domain, metric)
+
+    def _interval(self, point: float, reps: np.ndarray) -> pd.Series:
+        q = 100 * (1 - self.level) / 2
+        lo, hi = np.percentile(reps, [q, 100 - q])
+        return pd.Series({"estimate": point, "lo": float(lo), "hi": float(hi)})
+
+    def cell(self, method: str, machine_type: str = "all", metric: str = "auc", domain: str | None = None,
+             unit: str = "mean") -> pd.Series:
+        """One cell of :meth:`intervals`.
+
+        Args:
+            method: a method of this bootstrap.
+            machine_type, metric, unit: the cell (default: the mean AUC over types).
+            domain: ``None`` is ``"source"`` for a DCASE 2022 AUC, else ``"all"`` (as :meth:`describe`).
+
+        Returns:
+            ``estimate``, ``lo``, ``hi`` (fractions).
+        """
+        self._check_method(method)
+        key = self._key(machine_type, metric, domain, unit)
+        if key not in self.points[method]:
+            raise ValueError(f"cell: no cell {key}; cells look like {next(iter(self.points[method]))}")
+        return self._interval(self.points[method][key], self.replicates[method][key])
+
+    def difference_cell(self, a: str, b: str, machine_type: str = "all", metric: str = "auc",
+                        domain: str | None = None, unit: str = "mean") -> pd.Series:
+        """One cell of :meth:`difference` ``a - b``, with its :func:`verdict`.
+
+        Args:
+            a, b: two methods of this bootstrap.
+            machine_type, metric, domain, unit: the cell, as in :meth:`cell`.
+
+        Returns:
+            ``estimate``, ``lo``, ``hi`` (fractions) and ``verdict``.
+        """
+        self._check_method(a)
+        self._check_method(b)
+        if a == b:
+            raise ValueError(f"difference_cell: a and b are the same method {a!r}")
+        key = self._key(machine_type, metric, domain, unit)
+        if key not in self.points[a]:
+            raise ValueError(f"difference_cell: no cell {key}; cells look like {next(iter(self.points[a]))}")
+        row = self._interval(self.points[a][key] - self.points[b][key],
+                             self.replicates[a][key] - self.replicates[b][key])
+        row["verdict"] = verdict(row["lo"], row["hi"])
+        return row
+
     def domain_gap(self, method: str | None = None) -> pd.DataFrame:
         """DCASE 2022: AUC (source) minus AUC (target) per section, type and over all types, with
         intervals (both AUCs from the same resampled clips). ``domain`` reads ``"source - target"``."""
@@ -469,6 +537,40 @@ def bootstrap_by(scores: pd.DataFrame | Mapping[str, pd.DataFrame], column: str 
     return out
 
 
+def bootstrap_bands(scores: pd.DataFrame, manifest: pd.DataFrame | str | Path | None = None,
+                    column: str = "anomaly_band", **kwargs) -> dict[object, Bootstrap]:
+    """Bootstraps of all anomalies and of each band of anomalies.
+
+    Args:
+        scores: a scores table for :func:`bootstrap` (columns outside
+            :data:`asdlib.metrics.SCORE_COLUMNS`, ``method`` and ``seed`` are ignored).
+        manifest: the synthetic ``manifest.csv`` (or its path); ``None`` (real data): no bands.
+        column: the manifest column to split the anomalies by.
+        **kwargs: passed to :func:`bootstrap`.
+
+    Returns:
+        ``{"all": Bootstrap of every anomaly, value: Bootstrap of :func:`bootstrap_by`, ...}``.
+    """
+    keep = metrics.SCORE_COLUMNS + ["method", "seed"]
+    boots: dict[object, Bootstrap] = {"all": bootstrap(scores[[c for c in scores if c in keep]], **kwargs)}
+    if manifest is not None:
+        boots.update(bootstrap_by(metrics.attach_manifest(scores, manifest), column, **kwargs))
+    return boots
+
+
+def intervals_by(boots: Mapping[object, Bootstrap], column: str = "band") -> pd.DataFrame:
+    """The :meth:`Bootstrap.intervals` of several bootstraps in one long table.
+
+    Args:
+        boots: ``{key: Bootstrap}``, e.g. from :func:`bootstrap_bands`.
+        column: name of the column that holds each row's key.
+
+    Returns:
+        The rows of every bootstrap, in ``boots`` order, with ``column`` added.
+    """
+    return pd.concat([b.intervals().assign(**{column: key}) for key, b in boots.items()], ignore_index=True)
+
+
 # --------------------------------------------------------------------------------------------
 # verdicts and sentences
 # --------------------------------------------------------------------------------------------
@@ -528,6 +630,113 @@ def interval_table(intervals: pd.DataFrame, metric: str = "auc", domain: str = "
     if order is None:
         order = [t for t in dict.fromkeys(sel["machine_type"]) if t != "all"] + (["all"] if "all" in wide.index else [])
     return wide.reindex(index=order, columns=list(dict.fromkeys(sel["method"])))
+
+
+def select(table: pd.DataFrame, **where) -> pd.DataFrame:
+    """The rows of a long table whose columns have the given values.
+
+    Args:
+        table: e.g. :meth:`Bootstrap.intervals` or :meth:`Bootstrap.difference`.
+        **where: ``column=value``; a list, tuple or set as value keeps rows with any of its values.
+
+    Returns:
+        The matching rows, in table order.
+    """
+    missing = [c for c in where if c not in table.columns]
+    if missing:
+        raise ValueError(f"select: no column(s) {missing}; has {list(table.columns)}")
+    keep = np.ones(len(table), dtype=bool)
+    for col, value in where.items():
+        if isinstance(value, (list, tuple, set)):
+            keep &= table[col].isin(list(value)).to_numpy()
+        else:
+            keep &= (table[col] == value).to_numpy()
+    return table[keep]
+
+
+def cell(table: pd.DataFrame, **where) -> pd.Series:
+    """The one row of a long table whose columns have the given values (see :func:`select`).
+
+    Args:
+        table: a long table.
+        **where: ``column=value``.
+
+    Returns:
+        That row; a ValueError when no row or several rows match.
+    """
+    rows = select(table, **where)
+    if len(rows) != 1:
+        raise ValueError(f"cell: {len(rows)} rows match {where}; expected exactly one")
+    return rows.iloc[0]
+
+
+def interval_grid(table: pd.DataFrame, index: str, columns: str | list[str], index_order: list | None = None,
+                  column_order: list | None = None, scale: float = 100.0, digits: int = 1) -> pd.DataFrame:
+    """Wide table of formatted intervals (:func:`format_interval`) with any row and column dimensions.
+
+    Args:
+        table: long table with ``estimate``, ``lo``, ``hi`` and one row per (index, columns) value.
+        index: the column whose values become the rows.
+        columns: the column (or list of columns) whose values become the table's columns.
+        index_order: the rows, in order (default: sorted).
+        column_order: the columns in order: values, or tuples of values when ``columns`` is a list
+            (then the table's columns are an unnamed MultiIndex of these tuples).
+        scale, digits: as :func:`format_interval`.
+
+    Returns:
+        The wide table of ``"estimate [lo, hi]"`` strings (empty where the long table has no row).
+    """
+    _check_interval_columns(table)
+    text = table.assign(_cell=[format_interval(e, lo, hi, scale, digits)
+                               for e, lo, hi in zip(table["estimate"], table["lo"], table["hi"])])
+    wide = text.pivot(index=index, columns=columns, values="_cell")
+    if index_order is not None:
+        wide = wide.reindex(index=list(index_order))
+    if column_order is not None:
+        order = list(column_order) if isinstance(columns, str) else pd.MultiIndex.from_tuples(list(column_order))
+        wide = wide.reindex(columns=order)
+    return wide
+
+
+def _check_interval_columns(table: pd.DataFrame, needed: tuple = ("estimate", "lo", "hi")) -> pd.DataFrame:
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise ValueError(f"table: missing column(s) {missing}; has {list(table.columns)}")
+    return table
+
+
+CHANCE_WORDS = {"higher": "above chance", "lower": "below chance", "not resolved": "not resolved against chance"}
+"""How :func:`describe_against_chance` words each :func:`verdict` against chance."""
+
+
+def against_chance(table: pd.DataFrame, chance: float = 0.5) -> pd.Series:
+    """The :func:`verdict` of each row's interval against chance (the interval minus ``chance``).
+
+    Args:
+        table: rows with ``lo`` and ``hi`` (fractions), e.g. mean AUCs of :meth:`Bootstrap.intervals`.
+        chance: the chance level (0.5 for AUC).
+
+    Returns:
+        ``"higher"``, ``"lower"`` or ``"not resolved"`` per row, on the table's index.
+    """
+    _check_interval_columns(table, ("lo", "hi"))
+    return pd.Series([verdict(lo - chance, hi - chance) for lo, hi in zip(table["lo"], table["hi"])],
+                     index=table.index, dtype=object)
+
+
+def describe_against_chance(table: pd.DataFrame, name: str = "method", chance: float = 0.5) -> str:
+    """``"`a` above chance; `b` not resolved against chance"``: :func:`against_chance` in words.
+
+    Args:
+        table: rows with ``name``, ``lo`` and ``hi``, one row per name.
+        name: the column naming each row.
+        chance: the chance level.
+
+    Returns:
+        One phrase per row (:data:`CHANCE_WORDS`), joined by ``"; "``.
+    """
+    words = against_chance(table, chance)
+    return "; ".join(f"`{n}` {CHANCE_WORDS[v]}" for n, v in zip(table[name], words))
 
 
 # --------------------------------------------------------------------------------------------
