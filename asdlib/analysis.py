@@ -1,26 +1,13 @@
 """Frequency analysis: where in frequency do anomalous clips differ from normal ones?
 
-Explained in chapter 2, `book/02_where_anomalies_live.ipynb`, which uses these functions to
-*test* the premise of the method this book teaches ("anomalous audio and noise often have
-higher frequencies") per machine type instead of assuming it.
-
-All functions take log-mel features in dB (``asdlib.features`` conventions): a list of
-``[M, T]`` arrays (one per clip, ``T`` may differ between clips) or an ``[N, M]`` array of
-per-clip *profiles*. The profile of a clip is its log-mel averaged over time (dB per mel
-band, :func:`clip_profiles`). Frequencies are the Slaney mel-band centres of the front end
-(:func:`asdlib.features.mel_frequencies`).
-
-* :func:`mean_logmel_difference`: mean profile of anomalous clips minus mean profile of
-  normal clips (dB per band), computed within each unit (machine ID / section) and averaged
-  over units, with a bootstrap confidence band.
-* :func:`band_energy_ratios`: energy of anomalous over normal clips in a few wide frequency
-  bands (dB), with the same within-unit averaging and bootstrap.
-* :func:`evidence_band`: for each clip, the mel band where it deviates most from a normal
-  reference (z-scores per band), and whether that band lies above a cutoff frequency;
-  :func:`evidence_per_unit` does it for every test clip against the normal training clips of
-  its unit.
-* :func:`sample_per_group`: a seeded, capped sample of clips per group, so that the analysis
-  stays cheap on the full DCASE sets.
+Explained in chapter 2 (`book/02_where_anomalies_live.ipynb`), which *tests* the method's premise
+("anomalous audio has higher frequencies") per machine type instead of assuming it. Inputs are dB
+log-mels: a list of ``[M, T]`` arrays or an ``[N, M]`` array of per-clip profiles (the log-mel
+averaged over time, :func:`clip_profiles`); frequencies are the front end's mel-band centres.
+:func:`mean_logmel_difference` and :func:`band_energy_ratios` compare anomalous with normal clips
+within each unit, with bootstrap bands; :func:`evidence_band` / :func:`evidence_per_unit` find the
+band where a clip deviates most from its unit's normal training clips; :func:`sample_per_group`
+keeps the analysis cheap on full DCASE sets.
 """
 from __future__ import annotations
 
@@ -29,7 +16,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .features import FrontEndConfig, mel_frequencies
+from .augment import DEFAULT_CUTOFF_HZ
+from .features import FrontEndConfig, hz_to_mel_bin, mel_frequencies
 
 __all__ = [
     "clip_profiles",
@@ -201,7 +189,7 @@ def band_energy_ratios(normal_feats: Feats, anomaly_feats: Feats, edges_hz: Sequ
 
 
 def evidence_band(feats: Feats, reference_feats: Feats, config: FrontEndConfig | None = None,
-                  cutoff_hz: float = 2000.0, sd_floor_db: float = 0.5) -> pd.DataFrame:
+                  cutoff_hz: float = DEFAULT_CUTOFF_HZ, sd_floor_db: float = 0.5) -> pd.DataFrame:
     """Where does each clip deviate most from a normal reference? One row per clip.
 
     The rule: take the clip's profile ``p`` (time-averaged log-mel, dB per mel band) and the
@@ -226,7 +214,7 @@ def evidence_band(feats: Feats, reference_feats: Feats, config: FrontEndConfig |
     if sd_floor_db <= 0:
         raise ValueError(f"sd_floor_db must be > 0, got {sd_floor_db}")
     freqs = mel_frequencies(config)
-    high = freqs >= cutoff_hz
+    high = np.arange(len(freqs)) >= hz_to_mel_bin(cutoff_hz, config)  # the bands whose centre is >= cutoff_hz
     if high.all() or not high.any():
         raise ValueError(f"cutoff_hz={cutoff_hz} leaves no mel band on one side "
                          f"(band centres {freqs[0]:.0f}-{freqs[-1]:.0f} Hz)")
@@ -244,7 +232,7 @@ def evidence_band(feats: Feats, reference_feats: Feats, config: FrontEndConfig |
 
 
 def evidence_per_unit(clips: pd.DataFrame, profiles: np.ndarray, config: FrontEndConfig | None = None,
-                      cutoff_hz: float = 2000.0) -> pd.DataFrame:
+                      cutoff_hz: float = DEFAULT_CUTOFF_HZ) -> pd.DataFrame:
     """:func:`evidence_band` of every test clip against the normal training clips of its unit.
 
     Args:

@@ -36,6 +36,7 @@ __all__ = [
     "pauc_raw",
     "labels_to_binary",
     "harmonic_mean",
+    "unit_average",
     "evaluate",
     "read_scores",
     "summary_table",
@@ -203,12 +204,36 @@ def _check_max_fpr(max_fpr: float) -> None:
         raise ValueError(f"max_fpr must be in (0, 1], got {max_fpr!r}")
 
 
-def harmonic_mean(values: Iterable[float]) -> float:
-    """Harmonic mean as the official DCASE code computes it: clip at ``sys.float_info.epsilon``, then ``scipy.stats.hmean``."""
+def harmonic_mean(values: Iterable[float] | np.ndarray, axis: int | None = None) -> float | np.ndarray:
+    """Harmonic mean as the official DCASE code computes it: clip at ``sys.float_info.epsilon``, then ``scipy.stats.hmean``.
+
+    Args:
+        values: finite values (``axis=None``), or an array.
+        axis: with an array: the means along this axis (e.g. over bootstrap cells; NaN stays NaN).
+
+    Returns:
+        the mean (a float), or an array of means.
+    """
+    if axis is not None:
+        return hmean(np.maximum(np.asarray(values, dtype=np.float64), EPS), axis=axis)
     arr = np.asarray(list(values), dtype=np.float64)
     if arr.size == 0 or not np.all(np.isfinite(arr)):
         raise ValueError(f"harmonic_mean: need finite values, got {arr.tolist()!r}")
     return float(hmean(np.maximum(arr, EPS)))
+
+
+def unit_average(values: Iterable[float] | np.ndarray, layout: str, axis: int = 0) -> np.ndarray:
+    """The DCASE average over units or machine types: arithmetic for 2020, harmonic for 2022.
+
+    Args:
+        values: AUCs or pAUCs, the units along ``axis``.
+        layout: ``"dcase2020"`` or ``"dcase2022"``.
+
+    Returns:
+        the average along ``axis``.
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    return np.mean(arr, axis=axis) if layout == "dcase2020" else harmonic_mean(arr, axis=axis)
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,15 +352,15 @@ def _evaluate_2020(df: pd.DataFrame, method: str) -> list[dict]:
                                 pauc(y, s, group=name), n_n, n_a))
         rows.extend(id_rows)
         aucs = [r["auc"] for r in id_rows]
-        mean_row = _row(method, "dcase2020", mt, "mean", "all", float(np.mean(aucs)),
-                        float(np.mean([r["pauc"] for r in id_rows])),
+        mean_row = _row(method, "dcase2020", mt, "mean", "all", float(unit_average(aucs, "dcase2020")),
+                        float(unit_average([r["pauc"] for r in id_rows], "dcase2020")),
                         sum(r["n_normal"] for r in id_rows), sum(r["n_anomaly"] for r in id_rows),
                         mauc=float(np.min(aucs)))
         rows.append(mean_row)
         type_means.append(mean_row)
     rows.append(_row(method, "dcase2020", "all", "mean", "all",
-                     float(np.mean([r["auc"] for r in type_means])),
-                     float(np.mean([r["pauc"] for r in type_means])),
+                     float(unit_average([r["auc"] for r in type_means], "dcase2020")),
+                     float(unit_average([r["pauc"] for r in type_means], "dcase2020")),
                      sum(r["n_normal"] for r in type_means), sum(r["n_anomaly"] for r in type_means),
                      mauc=float(np.min([r["mauc"] for r in type_means]))))
     return rows

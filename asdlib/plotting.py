@@ -690,11 +690,11 @@ def _label_style(label: str, index: int) -> tuple[str, str]:
 def plot_embeddings(
     emb: np.ndarray,
     labels: Sequence[Any] | np.ndarray,
-    method: str = "pca",
+    projection: str = "pca",
     ax: Axes | None = None,
     random_state: int = 0,
 ) -> Figure:
-    """Scatter a 2-D map of embeddings [N, D] (``pca`` or ``tsne``), one colour per label.
+    """Scatter a 2-D map of embeddings [N, D] (``projection``: ``pca`` or ``tsne``), one colour per label.
 
     Machine IDs take colours from :data:`ID_COLOURS`; normal / anomaly labels take the greys and
     black crosses of :data:`ROLE_STYLES` (see :func:`_label_style`).
@@ -708,16 +708,16 @@ def plot_embeddings(
         raise ValueError(f"emb: expected [N >= 3, D >= 2] embeddings, got shape {x.shape}")
     if lab.shape != (x.shape[0],):
         raise ValueError(f"labels: expected {x.shape[0]} labels, got shape {lab.shape}")
-    if method == "pca":
+    if projection == "pca":
         xy = PCA(n_components=2, random_state=random_state).fit_transform(x)
         names = ("PC 1", "PC 2")
-    elif method == "tsne":
+    elif projection == "tsne":
         perplexity = float(min(30.0, max(1.0, (x.shape[0] - 1) / 3)))
         xy = TSNE(n_components=2, perplexity=perplexity, init="pca",
                   random_state=random_state).fit_transform(x)
         names = ("t-SNE 1", "t-SNE 2")
     else:
-        raise ValueError(f"method: expected 'pca' or 'tsne', got {method!r}")
+        raise ValueError(f"projection: expected 'pca' or 'tsne', got {projection!r}")
     fig, ax = _new_ax(ax, (5.0, 4.5))
     for i, value in enumerate(pd.unique(lab)):
         mask = lab == value

@@ -1,37 +1,14 @@
 """How sure are the results? Standard errors, bootstrap intervals, paired differences, verdicts.
 
-Explained in chapter 7 (`book/07_dcase2020_results.ipynb`: how wide is one AUC, intervals on the
-main table, paired method differences, learning curves) and chapter 9 (`book/09_ablations.ipynb`:
-is an ablation's effect resolved?). The metrics themselves are :mod:`asdlib.metrics`'; this
-module only resamples them.
-
-* :func:`auc_standard_error`: the Hanley & McNeil (1982) standard error of one AUC.
-* :func:`bootstrap`: resample test clips (within each machine type and unit, stratified by
-  label and, for DCASE 2022, by domain) and training seeds, recompute the DCASE metrics of
-  :func:`asdlib.metrics.evaluate` (per unit AUC / pAUC, per type mean, mean over types; for
-  2022 the harmonic means and the official score) and return a :class:`Bootstrap` whose
-  :meth:`~Bootstrap.intervals` gives point estimate + percentile interval per cell and whose
-  :meth:`~Bootstrap.difference` gives paired method differences (the same resampled clips for
-  both methods); :meth:`~Bootstrap.domain_gap` the 2022 source - target gap; :func:`bootstrap_by`
-  one bootstrap per anomaly band or kind; :func:`bootstrap_bands` all anomalies and each band;
-  :meth:`~Bootstrap.cell` and :meth:`~Bootstrap.difference_cell` read one cell (the latter with
-  its verdict).
-* :func:`select` / :func:`cell` pick rows of a long table by column values;
-  :func:`interval_table` and :func:`interval_grid` pivot intervals into wide tables of
-  ``"estimate [lo, hi]"``; :func:`intervals_by` stacks several bootstraps' intervals.
-* :func:`verdict` turns the interval of a difference A - B into ``"higher"``, ``"lower"`` or
-  ``"not resolved"``; :func:`describe_difference` writes the sentence, using :func:`verdict` only;
-  :func:`against_chance` and :func:`describe_against_chance` compare intervals with 50 %.
-* :func:`learning_curve`: the main-table interval at each training-set size (chapter 10,
-  `book/10_learning_curve.ipynb`); :func:`learning_curve_bootstraps` the bootstrap behind it, one
-  per size; :func:`learning_curve_differences` paired differences per size with their verdicts;
-  :func:`summarize_seeds`: a seed-only t-interval when only results tables are stored.
-
-The point estimate of a cell is the metric of :func:`asdlib.metrics.evaluate` on all test clips,
-computed per seed and averaged over seeds. Inside the bootstrap the AUC and pAUC of a resampled
-set are computed from clip multiplicities (a weighted ROC curve, vectorised over replicates); the
-tests check that they equal :func:`asdlib.metrics.auc` / :func:`asdlib.metrics.pauc` of the
-explicitly resampled data, ties included.
+Explained in chapter 7 (`book/07_dcase2020_results.ipynb`: intervals, paired differences),
+chapter 9 (`book/09_ablations.ipynb`: is an ablation's effect resolved?) and chapter 10
+(`book/10_learning_curve.ipynb`: learning curves). The metrics are :mod:`asdlib.metrics`';
+this module resamples them: :func:`bootstrap` (test clips within each unit, and seeds) gives a
+:class:`Bootstrap` of intervals, cells and paired differences; :func:`verdict` is the one
+verdict function ("higher", "lower", "not resolved") and :func:`describe_difference` the
+sentence built on it; :func:`interval_grid` / :func:`select` / :func:`cell` read the tables;
+:func:`learning_curve` the intervals per training size. How the bootstrap is computed:
+``docs/design.md``.
 """
 
 from __future__ import annotations
@@ -44,7 +21,6 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy.stats import hmean
 from scipy.stats import t as student_t
 
 from . import metrics
@@ -229,11 +205,6 @@ def _score_matrix(df: pd.DataFrame, unit: _Unit, seeds: list, name: str) -> np.n
     return mat
 
 
-def _hmean(stack: np.ndarray) -> np.ndarray:
-    """Harmonic mean over axis 0 as metrics.harmonic_mean: clip at EPS, then scipy's hmean."""
-    return hmean(np.maximum(stack, metrics.EPS), axis=0)
-
-
 def _cells(units: list[_Unit], mats: list[np.ndarray], weights: list[np.ndarray], layout: str
            ) -> dict[tuple[str, str, str, str], np.ndarray]:
     """Every metric cell (machine_type, unit, domain, metric) -> array [B, n_seeds] for given clip weights."""
@@ -258,17 +229,17 @@ def _cells(units: list[_Unit], mats: list[np.ndarray], weights: list[np.ndarray]
         by_type = {}
         for mt in types:
             stack = np.stack([v for (t, _, d, m), v in per_unit.items() if t == mt and d == domain and m == metric])
-            by_type[mt] = stack.mean(axis=0) if layout == "dcase2020" else _hmean(stack)
+            by_type[mt] = metrics.unit_average(stack, layout)
             out[(mt, "mean", domain, metric)] = by_type[mt]
-        if layout == "dcase2020":
-            out[("all", "mean", domain, metric)] = np.mean(np.stack(list(by_type.values())), axis=0)
+        if layout == "dcase2020":  # 2020: the mean of the types' means; 2022: over every section
+            out[("all", "mean", domain, metric)] = metrics.unit_average(np.stack(list(by_type.values())), layout)
         else:
             stack = np.stack([v for (_, _, d, m), v in per_unit.items() if d == domain and m == metric])
-            out[("all", "mean", domain, metric)] = _hmean(stack)
+            out[("all", "mean", domain, metric)] = metrics.unit_average(stack, layout)
     if layout == "dcase2022":
         stack = np.stack([v for (_, _, d, m), v in per_unit.items()
                           if (d, m) in (("source", "auc"), ("target", "auc"), ("all", "pauc"))])
-        out[("all", "official", "all", "official")] = _hmean(stack)
+        out[("all", "official", "all", "official")] = metrics.harmonic_mean(stack, axis=0)
     return out
 
 

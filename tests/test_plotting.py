@@ -236,20 +236,20 @@ def test_plot_learning_curve_band_is_the_interval() -> None:
     assert ax.get_xscale() == "log"
 
 
-@pytest.mark.parametrize("method, xlabel", [("pca", "PC 1"), ("tsne", "t-SNE 1")])
-def test_plot_embeddings_separates_two_clusters(method: str, xlabel: str) -> None:
+@pytest.mark.parametrize("projection, xlabel", [("pca", "PC 1"), ("tsne", "t-SNE 1")])
+def test_plot_embeddings_separates_two_clusters(projection: str, xlabel: str) -> None:
     rng = np.random.default_rng(0)
     emb = np.vstack([rng.normal(0, 0.1, (15, 8)), rng.normal(5, 0.1, (15, 8))])
     labels = np.array(["id_00"] * 15 + ["id_02"] * 15)
-    fig = plotting.plot_embeddings(emb, labels, method=method)
+    fig = plotting.plot_embeddings(emb, labels, projection=projection)
     ax = fig.axes[0]
     assert ax.get_xlabel() == xlabel and ax.get_ylabel().endswith("2")
     a, b = (c.get_offsets() for c in ax.collections)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["id_00", "id_02"]
     gap = np.linalg.norm(a.mean(0) - b.mean(0))
     assert gap > 3 * max(a.std(0).max(), b.std(0).max())  # the clusters stay apart
-    with pytest.raises(ValueError, match="method"):
-        plotting.plot_embeddings(emb, labels, method="umap")
+    with pytest.raises(ValueError, match="projection"):
+        plotting.plot_embeddings(emb, labels, projection="umap")
 
 
 def test_show_logmels_draws_given_logmels_with_players(capsys):
