@@ -1,19 +1,15 @@
 """Listening to log-mels and to augmentations (sonification).
 
-Explained in chapter 5, `book/05_views.ipynb` (hear each view) and used in chapter 9,
-`book/09_ablations.ipynb`; :func:`example_clips` picks the clips chapter 1,
-`book/01_listening.ipynb`, looks at and listens to.
-
-Both functions use the front end's own analysis, :class:`asdlib.features.LogMel`: its mel
-filter bank (``LogMel.mel_fb``, the Slaney filters the features are computed with) and its
-window. There is no second mel front end here.
+Explained in chapter 5 (`book/05_views.ipynb`: hear each view), used in chapter 9
+(`book/09_ablations.ipynb`); :func:`example_clips` picks the clips chapter 1
+(`book/01_listening.ipynb`) looks at and listens to. Everything uses the front end's own
+analysis (:class:`asdlib.features.LogMel`: its Slaney mel filter bank and window).
 
 - :func:`to_audio`: a log-mel back to audio (mel pseudo-inverse + Griffin-Lim): for views
   that move energy in time or frequency (crops), at the cost of an invented phase.
 - :func:`apply_to_audio`: apply a log-mel transform's change to the clip's own STFT and keep
-  its phase: for transforms that change values in place (band augmentations, SpecAugment, mixup).
-  :func:`view_to_audio` does it for a view already computed, :func:`hear_transforms` for several
-  transforms at once.
+  its phase (band augmentations, SpecAugment, mixup); :func:`view_to_audio` for a view
+  already computed, :func:`hear_transforms` for several transforms at once.
 """
 
 from __future__ import annotations

@@ -176,10 +176,7 @@ def pauc_raw(y_true: Iterable[object], score: Iterable[float], max_fpr: float = 
     related by ``pauc = 0.5 * (1 + (pauc_raw - max_fpr / 2) / (1 - max_fpr / 2))``.
 
     Args:
-        y_true: labels; both classes must be present.
-        score: anomaly scores, higher = more anomalous.
-        max_fpr: upper end of the FPR range, in (0, 1].
-        group: names the data in error messages.
+        y_true, score, max_fpr, group: as :func:`pauc`.
 
     Returns:
         pauc_raw: a fraction in [0, 1].

@@ -267,3 +267,15 @@ def test_book_run_key_changes_with_the_front_end_revision(tiny2020, monkeypatch)
     assert run_key(df, "contrastive", ["fan"]) == before
     monkeypatch.setattr(features_module, "FRONTEND_REVISION", features_module.FRONTEND_REVISION + 1)
     assert run_key(df, "contrastive", ["fan"]) != before
+
+
+def test_a_run_of_the_older_format_is_refused_with_a_clear_message(tiny2020, tmp_path):
+    """Format 3 runs (no memory for the autoencoder) are not read: the message says to train again."""
+    df = index(tiny2020)
+    res = train(df, "fan", method_config("ae", epochs=1), tmp_path / "run", progress=False)
+    assert (res.run_dir / "memory.npz").exists()  # format 4: the autoencoder's training errors
+    final = torch.load(res.run_dir / "model.pt", weights_only=False)
+    final["format"] = 3
+    torch.save(final, res.run_dir / "model.pt")
+    with pytest.raises(RunConfigError, match=r"\(format 3\).*train it again"):
+        score(res.run_dir, df)
