@@ -291,12 +291,12 @@ class Bootstrap:
             raise ValueError(f"method {name!r} not in this bootstrap; it has {self.methods}")
 
     def _table(self, method: str, point: dict, reps: dict, n_seeds: int) -> pd.DataFrame:
-        q = 100 * (1 - self.level) / 2
         rows = []
-        for (mt, unit, domain, metric), est in point.items():
-            lo, hi = np.percentile(reps[(mt, unit, domain, metric)], [q, 100 - q])
+        for key, est in point.items():
+            mt, unit, domain, metric = key
+            cell = self._interval(est, reps[key])
             rows.append(dict(method=method, layout=self.layout, machine_type=mt, unit=unit, domain=domain,
-                             metric=metric, estimate=est, lo=float(lo), hi=float(hi), n_seeds=n_seeds,
+                             metric=metric, estimate=est, lo=cell["lo"], hi=cell["hi"], n_seeds=n_seeds,
                              n_boot=self.n_boot))
         return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
 
@@ -328,18 +328,11 @@ class Bootstrap:
                  unit: str = "mean", scale: float = 100.0, unit_label: str | None = None) -> str:
         """The sentence of :func:`describe_difference` for one cell of :meth:`difference` (default: the
         mean over types; ``metric="official"`` for the 2022 official score). Values times ``scale``."""
-        if domain is None:
-            domain = "source" if (self.layout == "dcase2022" and metric == "auc") else "all"
-        if metric == "official":
-            machine_type, unit, domain = "all", "official", "all"
-        key = (machine_type, unit, domain, metric)
+        key = self._key(machine_type, metric, domain, unit)
         self._check_method(a)
-        self._check_method(b)
         if key not in self.points[a]:
             raise ValueError(f"describe: no cell {key}; cells look like {next(iter(self.points[a]))}")
-        row = self.difference(a, b)
-        row = row[(row["machine_type"] == machine_type) & (row["unit"] == unit) & (row["domain"] == domain)
-                  & (row["metric"] == metric)].iloc[0]
+        row = self.difference_cell(a, b, machine_type, metric, domain, unit)
         label = unit_label or {"auc": "AUC points", "pauc": "pAUC points", "official": "points"}.get(metric, "points")
         return describe_difference(a, b, scale * row["estimate"], scale * row["lo"], scale * row["hi"],
                                    unit=label, level=self.level)
