@@ -20,7 +20,6 @@ from typing import Callable, Hashable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.covariance import EmpiricalCovariance, LedoitWolf
 from sklearn.metrics import pairwise_distances
 from sklearn.mixture import GaussianMixture

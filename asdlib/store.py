@@ -651,8 +651,23 @@ def run_record(experiment: str, run_id: str, root: Path | None = None) -> dict:
     return meta
 
 
+def _flattened(sel: dict) -> str:
+    """Whether each validation curve (``val_margin``) of a run flattened (:func:`asdlib.selection.flattening_epoch`)."""
+    from .selection import flattening_epoch
+
+    said = []
+    for v in sel.values():
+        curve = v.get("history", {}).get("val_margin")
+        if curve and len(curve) >= 5:
+            flat = flattening_epoch(curve)
+            said.append("no gain" if flat["gain"] <= 0 else f"yes (epoch {flat['epoch']})" if flat["flattened"]
+                        else "no")
+    return ", ".join(said) or "-"
+
+
 def provenance(experiment: str, root: Path | None = None) -> pd.DataFrame:
-    """One row per stored run of ``experiment``: label, seed, size, chosen epoch(s), wall time, machine."""
+    """One row per stored run of ``experiment``: label, seed, size, chosen epoch(s), whether the
+    validation curve flattened (``val_flattened``), wall time, machine."""
     root = Path(root or store_dir())
     rows = []
     for run in plan([experiment]):
@@ -663,6 +678,7 @@ def provenance(experiment: str, root: Path | None = None) -> pd.DataFrame:
                      "epochs": ", ".join(f"{v.get('epochs_run')}" for v in sel.values()) or "-",
                      "reliability": ", ".join(f"{v['margin_reliability']:.2f}" for v in sel.values()
                                               if v.get("margin_reliability") is not None) or "-",
+                     "val_flattened": _flattened(sel),
                      "wall_s": meta.get("wall_s"), "created": meta.get("created"),
                      "code": meta.get("code_fingerprint"), "data": meta["data"]["fingerprint"]})
     return pd.DataFrame(rows)

@@ -227,16 +227,16 @@ def test_default_root_and_ensure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_book_scale_counts_from_the_plan() -> None:
-    """Book scale: 64 training clips per ID, 100 + 100 test clips; "study" the 128-clip working regime (from the plan)."""
+    """Book scale: 64 training clips per ID, 250 + 250 test clips; "study" the 128-clip working regime (from the plan)."""
     study = synth.plan_counts("dcase2020", "study").set_index(["machine_type", "unit", "split", "label"]).clips
     assert (study.xs(("train", "normal"), level=("split", "label")) == 128).all()
     c20 = synth.plan_counts("dcase2020", "book")
     assert c20.groupby("machine_type").unit.nunique().to_dict() == {mt: 3 for mt in synth.MACHINE_TYPES["dcase2020"]}
     per = c20.set_index(["machine_type", "unit", "split", "label"]).clips
     assert (per.xs(("train", "normal"), level=("split", "label")) == 64).all()
-    assert (per.xs(("test", "normal"), level=("split", "label")) == 100).all()
-    assert (per.xs(("test", "anomaly"), level=("split", "label")) == 100).all()
-    assert c20.clips.sum() == 6 * 3 * (64 + 100 + 100) and (c20.duration == 10.0).all()
+    assert (per.xs(("test", "normal"), level=("split", "label")) == 250).all()
+    assert (per.xs(("test", "anomaly"), level=("split", "label")) == 250).all()
+    assert c20.clips.sum() == 6 * 3 * (64 + 250 + 250) and (c20.duration == 10.0).all()
     c22 = synth.plan_counts("dcase2022", "book")
     per = c22.set_index(["machine_type", "unit", "domain", "split", "label"]).clips
     assert len(per) == 7 * 3 * 6
