@@ -517,7 +517,7 @@ def _apply_layout(rows: list[dict[str, Any]], year: str, explicit: str | None) -
 
 
 def _check_first_shot(rows: list[dict[str, Any]], year: str) -> None:
-    """2023-2025: one ``section_00`` per type; a type whose names carry attributes needs ``attributes_00.csv``."""
+    """2023-2025: one ``section_00`` per type; a type with attributes in its names needs ``attributes_00.csv``."""
     other = [r["path"] for r in rows if r["section"] != "section_00"]
     if other:
         raise DatasetLayoutError(
@@ -991,9 +991,9 @@ def first_training_clips(df: pd.DataFrame, n: int) -> pd.DataFrame:
     Used for learning curves (chapter 10, `book/10_learning_curve.ipynb`). "First" is the order of
     the file names, so the clips of a smaller ``n`` are a subset of those of a larger one. A unit is
     a machine ID (DCASE 2020) or a section and domain (DCASE 2022). Other training rows (not labelled
-    normal) are dropped, as :func:`select` ignores them for training. Rows keep their order, so an
-    ``n`` at or above every unit's count returns ``df``'s training clips unchanged (same data
-    fingerprint, same cached runs).
+    normal, or DCASE 2025 supplemental clips) are dropped, as :func:`select` ignores them for
+    training. Rows keep their order, so an ``n`` at or above every unit's count returns ``df``'s
+    training clips unchanged (same data fingerprint, same cached runs).
 
     Args:
         df: an index.
