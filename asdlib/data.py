@@ -1,16 +1,15 @@
 """Data: DCASE file names, the dataset index, audio loading and PyTorch datasets.
 
-Explained in chapter 1, `book/01_listening.ipynb`.
-
-The index is a :class:`pandas.DataFrame` with one row per audio file and the columns
-``path, layout, machine_type, machine_id, section, domain, split, label, attributes, unit``
-(see ``ARCHITECTURE.md``). Two naming schemes are understood:
+Explained in chapter 1, `book/01_listening.ipynb`. The index is a :class:`pandas.DataFrame`, one row
+per audio file, columns :data:`INDEX_COLUMNS` (see ``ARCHITECTURE.md``). Two naming schemes:
 
 * DCASE 2020 Task 2 (``layout="dcase2020"``): ``<type>/{train,test}/normal_id_01_00000000.wav``,
   ``anomaly_id_01_00000000.wav`` and, in the evaluation set, ``id_05_00000000.wav``.
-* DCASE 2021 / 2022 Task 2 (``layout="dcase2022"``):
-  ``section_00_source_train_normal_0000_vel_8_loc_A.wav`` and, in the evaluation set,
-  ``section_03_test_0000.wav`` (domain and label hidden).
+* DCASE 2021 to 2026 Task 2: ``section_00_source_train_normal_0000_vel_8_loc_A.wav`` and, in the
+  evaluation set, ``section_03_test_0000.wav`` (domain and label hidden). The index names the year
+  (``dcase2022`` for 2021 / 2022, ``dcase2023`` ... ``dcase2026``) by the rule in :func:`index`:
+  2023+ have one ``section_00`` per type and ``noAttribute`` names, 2025 a ``supplemental/``
+  folder, 2026 two-channel clips (near and far microphone).
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from torch.utils.data import Dataset
 
 __all__ = [
     "INDEX_COLUMNS",
+    "DATA_LAYOUTS",
     "FilenameError",
     "DatasetLayoutError",
     "AudioError",
@@ -63,8 +63,25 @@ INDEX_COLUMNS: list[str] = [
     "label",
     "attributes",
     "unit",
+    "channels",
+    "supplemental",
 ]
+#: The columns that the DCASE 2023-2026 layouts added; an index file without them still reads.
+_ADDED_COLUMNS = ("channels", "supplemental")
 SPLITS = ("train", "test")
+#: DCASE 2025's folder of extra clips beside ``train/`` and ``test/``.
+SUPPLEMENTAL = "supplemental"
+#: The ``layout`` values of an index; :func:`index` takes them as ``layout=``.
+DATA_LAYOUTS = ("dcase2020", "dcase2022", "dcase2023", "dcase2024", "dcase2025", "dcase2026")
+#: Years whose clips are single-channel (2026 records a near and a far microphone).
+_MONO_LAYOUTS = ("dcase2020", "dcase2022", "dcase2023", "dcase2024", "dcase2025")
+#: First-shot years: one section, ``section_00``, per machine type, and ``attributes_00.csv``.
+#: (2026 is left out: its section and attribute-table rules could not be confirmed.)
+_FIRST_SHOT_LAYOUTS = ("dcase2023", "dcase2024", "dcase2025")
+#: Years with a ``supplemental/`` folder: 2025 (confirmed); 2026 accepted, not confirmed.
+_SUPPLEMENTAL_LAYOUTS = ("dcase2025", "dcase2026")
+#: The attribute part of a 2023+ file name of a machine type without attributes.
+NO_ATTRIBUTE = "noAttribute"
 _MAX_LISTED = 20
 
 
@@ -171,7 +188,10 @@ def parse_filename(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Parse a DCASE Task 2 file path into the index fields (all columns but ``path``).
 
     The split comes from the parent folder (``train`` / ``test``) and the machine type from the
-    folder above it; for 2022 names, whose split is also in the name, the two must agree.
+    folder above it; for 2022 names, whose split is also in the name, the two must agree. A clip in a
+    DCASE 2025 ``supplemental/`` folder is parsed by :func:`_parse_supplemental`. ``layout`` names
+    the scheme (``dcase2020`` / ``dcase2022``; ``dcase2025`` for supplemental clips); :func:`index`
+    tells the year apart.
 
     Args:
         path: ``.../<type>/<split>/<DCASE file name>``.
@@ -186,6 +206,8 @@ def parse_filename(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path)
     name = p.name
     folder = p.parent.name
+    if folder == SUPPLEMENTAL:
+        return _parse_supplemental(p)
     folder_split = folder if folder in SPLITS else None
     machine_type = (p.parent.parent.name or None) if folder_split else None
 
@@ -235,6 +257,39 @@ def parse_filename(path: str | os.PathLike[str]) -> dict[str, Any]:
         "'section_XX_{source,target}_{train,test}_{normal,anomaly}_NNNN[_attributes].wav' "
         "or 'section_XX_test_NNNN.wav'"
     )
+
+
+_RE_SUPPLEMENTAL = re.compile(r"^section_(?P<sec>\d{2})_(?P<rest>.+)\.wav$", re.IGNORECASE)
+
+
+def _parse_supplemental(p: Path) -> dict[str, Any]:
+    """Fields of a clip in a DCASE 2025 ``<type>/supplemental/`` folder.
+
+    The task description offers these clips (clean machine sound or noise only, per machine type) as
+    extra training material, never as test clips: split ``train``, label ``None`` (they carry no
+    normal / anomaly condition). Their exact file names could not be confirmed from a primary
+    source, so only ``section_XX_`` is required; a ``source`` / ``target`` word sets the domain.
+    """
+    m = _RE_SUPPLEMENTAL.match(p.name)
+    if not m:
+        raise FilenameError(
+            f"{p}: file name '{p.name}' in a supplemental/ folder does not start with "
+            "'section_XX_'; expected 'section_XX_<...>.wav' (DCASE 2025)"
+        )
+    words = m["rest"].lower().split("_")
+    domain = next((w for w in words if w in ("source", "target")), None)
+    section = f"section_{m['sec']}"
+    return {
+        "layout": "dcase2025",
+        "machine_type": p.parent.parent.name or None,
+        "machine_id": None,
+        "section": section,
+        "domain": domain,
+        "split": "train",
+        "label": None,
+        "attributes": {},
+        "unit": section,
+    }
 
 
 # --------------------------------------------------------------------------- index
@@ -357,25 +412,45 @@ def _attribute_tables(type_dir: Path) -> dict[str, dict[str, str]]:
     return table
 
 
-def index(root: str | os.PathLike[str], on_unknown: str = "error") -> pd.DataFrame:
+def index(
+    root: str | os.PathLike[str], on_unknown: str = "error", layout: str | None = None
+) -> pd.DataFrame:
     """Index every ``<root>/<type>/{train,test}/*.wav`` file into a DataFrame. Explained in chapter 1.
 
     Any folder name is accepted as a machine type; non-wav files are ignored. ``attributes_XX.csv``
-    tables next to ``train/`` / ``test/`` (DCASE 2022) fill / override the attributes parsed from the
-    names. macOS metadata (AppleDouble ``._*.wav`` files, ``__MACOSX`` folders) is always skipped,
-    with one warning that counts it.
+    tables next to ``train/`` / ``test/`` (DCASE 2022+) fill / override the attributes parsed from
+    the names. Clips in ``<type>/supplemental/`` (DCASE 2025) get ``supplemental=True``, split
+    ``train`` and label ``None``; :func:`select` and :func:`first_training_clips` leave them out.
+    macOS metadata (AppleDouble ``._*.wav`` files, ``__MACOSX`` folders) is always skipped, with one
+    warning that counts it.
+
+    The year rule: 2021 to 2026 share one naming scheme, so ``layout=None`` tells the year from
+    evidence in the data: a two-channel clip or a machine type named ``Emu...`` gives ``dcase2026``,
+    else a ``supplemental/`` folder gives ``dcase2025``, else ``dcase2022`` (as before; 2023 and 2024
+    cannot be told from 2022 by their files, so name them with ``layout=``). ``id_XX`` names are
+    always ``dcase2020``. An explicit ``layout`` is checked against the data. In ``dcase2023``+
+    layouts the name part ``noAttribute`` means no attributes.
 
     Args:
         root: the data set's root folder.
         on_unknown: ``"error"``: file names that match no scheme and broken symbolic links raise one
             :class:`DatasetLayoutError` listing them (``asd index/train/run`` without
             ``--skip-unknown``); ``"warn"``: they are skipped with a warning.
+        layout: one of :data:`DATA_LAYOUTS`, or None to tell it from the data.
 
     Returns:
-        df: columns :data:`INDEX_COLUMNS`, ``path`` absolute, rows sorted by path.
+        df: columns :data:`INDEX_COLUMNS`, ``path`` absolute, rows sorted by path; ``channels`` is
+            read from each file's header (``<NA>`` when unreadable).
+
+    Raises:
+        DatasetLayoutError: naming the files or folders, for data that does not fit the layout (a
+            multi-channel clip in a mono year, another section than ``section_00`` in 2023-2025, a
+            missing ``attributes_00.csv``, a ``supplemental/`` folder before 2025).
     """
     if on_unknown not in ("error", "warn"):
         raise ValueError(f"on_unknown must be 'error' or 'warn', got {on_unknown!r}")
+    if layout is not None and layout not in DATA_LAYOUTS:
+        raise ValueError(f"index: layout must be None or one of {', '.join(DATA_LAYOUTS)}, got {layout!r}")
     root = Path(root).expanduser().absolute()
     type_dirs = _check_root(root)
     scan: dict[str, list] = {"rows": [], "bad": [], "broken": [], "apple_double": []}
@@ -388,15 +463,99 @@ def index(root: str | os.PathLike[str], on_unknown: str = "error") -> pd.DataFra
             f"found no usable .wav files under {root} in "
             f"{', '.join(d.name for d in type_dirs)}/{{train,test}}/"
         )
+    _apply_layout(scan["rows"], layout if layout is not None else _tell_layout(scan["rows"]), layout)
     df = pd.DataFrame(scan["rows"], columns=INDEX_COLUMNS)
+    df["channels"] = df["channels"].astype("Int64")
+    df["supplemental"] = df["supplemental"].astype(bool)
     return df.sort_values("path", kind="stable").reset_index(drop=True)
+
+
+def _tell_layout(rows: list[dict[str, Any]]) -> str:
+    """The year of the ``section_XX`` rows by the evidence rule of :func:`index`."""
+    section = [r for r in rows if r["layout"] != "dcase2020"]
+    if any((r["channels"] or 1) > 1 for r in section) or any(
+        str(r["machine_type"]).startswith("Emu") for r in section
+    ):
+        return "dcase2026"
+    if any(r["supplemental"] for r in section):
+        return "dcase2025"
+    return "dcase2022"
+
+
+def _apply_layout(rows: list[dict[str, Any]], year: str, explicit: str | None) -> None:
+    """Set the year of the ``section_XX`` rows; raise for rows that do not fit (see :func:`index`)."""
+    supplemental = [r["path"] for r in rows if r["supplemental"]]
+    if supplemental and year not in _SUPPLEMENTAL_LAYOUTS:
+        raise DatasetLayoutError(
+            f"supplemental/ folders belong to DCASE 2025, not layout {year!r}; found "
+            f"{len(supplemental)} clip(s):\n  {_listed(supplemental)}"
+        )
+    if explicit is not None:
+        want = "id_XX" if year == "dcase2020" else "section_XX"
+        misfit = [r["path"] for r in rows if (r["layout"] == "dcase2020") != (year == "dcase2020")]
+        if misfit:
+            raise DatasetLayoutError(
+                f"layout={year!r} expects {want} file names, but {len(misfit)} file(s) have the "
+                f"other scheme:\n  {_listed(misfit)}"
+            )
+    for r in rows:
+        if r["layout"] != "dcase2020":
+            r["layout"] = year
+    multi = [f"{r['path']}: {r['channels']} channels" for r in rows
+             if r["layout"] in _MONO_LAYOUTS and (r["channels"] or 1) > 1]
+    if multi:
+        raise DatasetLayoutError(
+            f"{len(multi)} clip(s) have more than one channel, but DCASE 2020-2025 clips are mono "
+            f"(two-channel clips are DCASE 2026: index(root, layout='dcase2026')):\n  {_listed(multi)}"
+        )
+    if year in _FIRST_SHOT_LAYOUTS or year == "dcase2026":
+        for r in rows:
+            if r["attributes"] == {"raw": NO_ATTRIBUTE}:
+                r["attributes"] = {}
+    if year in _FIRST_SHOT_LAYOUTS:
+        _check_first_shot(rows, year)
+
+
+def _check_first_shot(rows: list[dict[str, Any]], year: str) -> None:
+    """2023-2025: one ``section_00`` per type; a type with attributes in its names needs ``attributes_00.csv``."""
+    other = [r["path"] for r in rows if r["section"] != "section_00"]
+    if other:
+        raise DatasetLayoutError(
+            f"{year} has one section, section_00, per machine type, but {len(other)} file(s) "
+            f"name another:\n  {_listed(other)}"
+        )
+    lacking = sorted({
+        str(Path(r["path"]).parents[1]) for r in rows
+        if not r["supplemental"] and _name_has_attributes(r["path"])
+        and not (Path(r["path"]).parents[1] / "attributes_00.csv").is_file()
+    })
+    if lacking:
+        raise DatasetLayoutError(
+            f"{year}: the machine-type folder(s) {', '.join(lacking)} have file names with attributes "
+            "but no attributes_00.csv beside train/ and test/ (a type whose names end in "
+            f"'{NO_ATTRIBUTE}' needs none)"
+        )
+
+
+def _name_has_attributes(path: str) -> bool:
+    """Whether a file name carries an attribute part other than ``noAttribute``."""
+    m = _RE_2022.match(Path(path).name)
+    return bool(m and m["attrs"] and m["attrs"] != NO_ATTRIBUTE)
+
+
+def _channels(f: Path) -> int | None:
+    """The channel count in a file's header; None when the header cannot be read."""
+    try:
+        return int(sf.info(str(f)).channels)
+    except Exception:  # noqa: BLE001 - an unreadable file is reported by load_audio
+        return None
 
 
 def _scan_type_dir(type_dir: Path, scan: dict[str, list]) -> None:
     """Add the clips of one machine-type folder to ``scan`` (rows, unparsable names, broken links, AppleDouble)."""
     csv_attrs = _attribute_tables(type_dir)
-    layouts: set[str] = set()
-    for split in SPLITS:
+    schemes: set[str] = set()
+    for split in (*SPLITS, SUPPLEMENTAL):
         split_dir = type_dir / split
         if not split_dir.is_dir():
             if split_dir.is_symlink() and not split_dir.exists():
@@ -421,9 +580,10 @@ def _scan_type_dir(type_dir: Path, scan: dict[str, list]) -> None:
             if f.name in csv_attrs and csv_attrs[f.name]:
                 base = {k: v for k, v in fields["attributes"].items() if k != "raw"}
                 fields["attributes"] = {**base, **csv_attrs[f.name]}
-            layouts.add(fields["layout"])
-            scan["rows"].append({"path": str(f), **fields})
-    if len(layouts) > 1:
+            schemes.add("id" if fields["layout"] == "dcase2020" else "section")
+            scan["rows"].append({"path": str(f), **fields, "channels": _channels(f),
+                                 "supplemental": split == SUPPLEMENTAL})
+    if len(schemes) > 1:
         raise DatasetLayoutError(
             f"machine-type folder {type_dir} mixes DCASE 2020 (id_XX) and DCASE 2021/2022 "
             "(section_XX) file names; keep each data set under its own root"
@@ -480,30 +640,55 @@ def _broken_link(link: Path) -> str:
 
 
 def index_to_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write an index to CSV; ``attributes`` become JSON strings, ``None`` an empty cell."""
-    missing = [c for c in INDEX_COLUMNS if c not in df.columns]
+    """Write an index to CSV; ``attributes`` become JSON strings, ``None`` an empty cell.
+
+    An index without the 2023+ columns (``channels``, ``supplemental``) is written with empty
+    ``channels`` and ``supplemental=False``.
+    """
+    missing = [c for c in INDEX_COLUMNS if c not in df.columns and c not in _ADDED_COLUMNS]
     if missing:
         raise ValueError(f"index_to_csv: the DataFrame lacks the index column(s) {missing}")
-    out = df[INDEX_COLUMNS].copy()
+    out = _with_added_columns(df.copy())[INDEX_COLUMNS]
     out["attributes"] = [json.dumps(a or {}, sort_keys=True) for a in out["attributes"]]
     out.to_csv(path, index=False)
 
 
+def _with_added_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with ``channels`` (nullable int) and ``supplemental`` (bool), added when absent."""
+    if "channels" not in df.columns:
+        df["channels"] = None
+    df["channels"] = pd.array(
+        [None if v is None or v is pd.NA or v == "" or (isinstance(v, float) and np.isnan(v)) else int(v)
+         for v in df["channels"]], dtype="Int64")
+    if "supplemental" not in df.columns:
+        df["supplemental"] = False
+    df["supplemental"] = [v if isinstance(v, (bool, np.bool_)) else str(v).strip().lower() == "true"
+                          for v in df["supplemental"]]
+    df["supplemental"] = df["supplemental"].astype(bool)
+    return df
+
+
 def read_index(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read an index written by :func:`index_to_csv` (empty cells -> ``None``)."""
+    """Read an index written by :func:`index_to_csv` (empty cells -> ``None``).
+
+    A file written before the 2023+ columns existed gets ``channels=<NA>``, ``supplemental=False``.
+    """
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in INDEX_COLUMNS if c not in df.columns]
+    missing = [c for c in INDEX_COLUMNS if c not in df.columns and c not in _ADDED_COLUMNS]
     if missing:
         raise ValueError(f"{path}: not an index file, missing column(s) {missing}")
-    df = df[INDEX_COLUMNS].astype(object)
+    df = df[[c for c in INDEX_COLUMNS if c in df.columns]].astype(object)
     for col in INDEX_COLUMNS:
-        if col != "attributes":
+        if col in df.columns and col not in ("attributes", *_ADDED_COLUMNS):
             df[col] = [v if v != "" else None for v in df[col]]
     try:
         df["attributes"] = [json.loads(a) if a else {} for a in df["attributes"]]
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: 'attributes' column is not valid JSON ({exc})") from exc
-    return df
+    try:
+        return _with_added_columns(df)[INDEX_COLUMNS]
+    except ValueError as exc:
+        raise ValueError(f"{path}: 'channels' column is not a whole number ({exc})") from exc
 
 
 # --------------------------------------------------------------------------- audio
@@ -514,7 +699,7 @@ _TRUNCATED = re.compile(r"^data\s*:\s*(\d+)\s*\(should be\s*(\d+)\)", re.MULTILI
 def load_audio(
     path: str | os.PathLike[str], sr: int | None = 16000, channel: str | int = "mean"
 ) -> np.ndarray:
-    """Load an audio file as a float32 mono array in [-1, 1].
+    """Load an audio file as a float32 array in [-1, 1]: one channel, or all (DCASE 2026: near, far).
 
     A file at another sample rate is resampled (``torchaudio.functional.resample``) with a warning.
     Warns (:class:`AudioWarning`, naming the file) for a silent clip (every sample 0) and for float
@@ -523,11 +708,13 @@ def load_audio(
     Args:
         path: the audio file.
         sr: sample rate in Hz to return (None: the file's own).
-        channel: for multi-channel files (raw MIMII has 8 microphones): ``"mean"`` averages the
-            channels, an integer picks one.
+        channel: ``"mean"`` (default) averages the channels (a 1-channel file as it is), an
+            integer picks one (0-based), ``"all"`` keeps every channel. Which DCASE 2026 channel is
+            the near and which the far microphone is not confirmed here: check the data's README.
 
     Returns:
-        wave: float32 ``[n_samples]``.
+        wave: float32 ``[n_samples]``; ``[channels, n_samples]`` for ``channel="all"`` (also for a
+            1-channel file: ``[1, n_samples]``).
 
     Raises:
         AudioError: naming the file, for missing, empty, truncated, corrupt or non-audio files and
@@ -553,17 +740,7 @@ def load_audio(
         )
     if data.shape[0] == 0:
         raise AudioError(f"{p}: the file holds zero samples")
-    n_ch = data.shape[1]
-    if isinstance(channel, str):
-        if channel != "mean":
-            raise ValueError(f"load_audio: channel must be 'mean' or an int, got {channel!r}")
-        wave = data.mean(axis=1)
-    elif isinstance(channel, (int, np.integer)) and not isinstance(channel, bool):
-        if not 0 <= channel < n_ch:
-            raise AudioError(f"{p}: channel {channel} requested but the file has {n_ch} channel(s)")
-        wave = data[:, channel]
-    else:
-        raise ValueError(f"load_audio: channel must be 'mean' or an int, got {channel!r}")
+    wave = _pick_channel(p, data, channel)
     peak = float(np.maximum(wave.max(), -wave.min()))  # NaN and inf propagate; no temporary array
     if not np.isfinite(peak):
         raise AudioError(f"{p}: the audio holds non-finite samples (NaN or inf)")
@@ -582,6 +759,18 @@ def load_audio(
 
         wave = taf.resample(torch.from_numpy(np.ascontiguousarray(wave)), file_sr, sr).numpy()
     return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+def _pick_channel(p: Path, data: np.ndarray, channel: str | int) -> np.ndarray:
+    """``data [n, channels]`` as ``load_audio(channel=...)`` returns it (before resampling)."""
+    n_ch = data.shape[1]
+    if isinstance(channel, str) and channel in ("mean", "all"):
+        return data.mean(axis=1) if channel == "mean" else data.T
+    if isinstance(channel, (int, np.integer)) and not isinstance(channel, bool):
+        if not 0 <= channel < n_ch:
+            raise AudioError(f"{p}: channel {channel} requested but the file has {n_ch} channel(s)")
+        return data[:, channel]
+    raise ValueError(f"load_audio: channel must be 'mean', 'all' or an int, got {channel!r}")
 
 
 def _is_silent(clip: np.ndarray | torch.Tensor) -> bool:
@@ -775,7 +964,7 @@ def unit_labels(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
 
 
 def select(df: pd.DataFrame, machine_type: str, split: str) -> pd.DataFrame:
-    """Rows of one machine type and split; the training split keeps normal clips only.
+    """Rows of one machine type and split; the training split keeps normal clips only (no supplemental ones).
 
     Args:
         df: an index.
@@ -791,6 +980,8 @@ def select(df: pd.DataFrame, machine_type: str, split: str) -> pd.DataFrame:
     sub = df[(df["machine_type"] == machine_type) & (df["split"] == split)]
     if split == "train":
         sub = sub[sub["label"].fillna("normal") == "normal"]
+        if "supplemental" in sub.columns:
+            sub = sub[~sub["supplemental"].astype(bool)]  # DCASE 2025 extras: opt in by hand
     return sub.reset_index(drop=True)
 
 
@@ -800,9 +991,9 @@ def first_training_clips(df: pd.DataFrame, n: int) -> pd.DataFrame:
     Used for learning curves (chapter 10, `book/10_learning_curve.ipynb`). "First" is the order of
     the file names, so the clips of a smaller ``n`` are a subset of those of a larger one. A unit is
     a machine ID (DCASE 2020) or a section and domain (DCASE 2022). Other training rows (not labelled
-    normal) are dropped, as :func:`select` ignores them for training. Rows keep their order, so an
-    ``n`` at or above every unit's count returns ``df``'s training clips unchanged (same data
-    fingerprint, same cached runs).
+    normal, or DCASE 2025 supplemental clips) are dropped, as :func:`select` ignores them for
+    training. Rows keep their order, so an ``n`` at or above every unit's count returns ``df``'s
+    training clips unchanged (same data fingerprint, same cached runs).
 
     Args:
         df: an index.
@@ -820,6 +1011,8 @@ def first_training_clips(df: pd.DataFrame, n: int) -> pd.DataFrame:
     if missing:
         raise ValueError(f"first_training_clips: the index lacks column(s) {missing}")
     train = (df["split"] == "train") & (df["label"].fillna("normal") == "normal")
+    if "supplemental" in df.columns:
+        train &= ~df["supplemental"].astype(bool)
     if not train.any():
         raise ValueError("first_training_clips: the index has no normal training clips")
     keys = ["machine_type", "unit"]
