@@ -62,6 +62,7 @@ class FrontEndConfig:
     fmin: float = 0.0
     fmax: float | None = None
     center: bool = True
+    channel: str | int = "mean"  # of a multi-channel clip (DCASE 2026: near and far microphone): "mean" or 0, 1, ...
 
     def __post_init__(self) -> None:
         for name in ("sr", "n_fft", "hop_length", "n_mels"):
@@ -81,6 +82,11 @@ class FrontEndConfig:
                 f"fmax={self.f_max}, sr={self.sr}"
             )
         object.__setattr__(self, "center", bool(self.center))
+        ch = self.channel
+        if not (ch == "mean" or (isinstance(ch, (int, np.integer)) and not isinstance(ch, bool) and ch >= 0)):
+            raise ValueError(f"FrontEndConfig.channel must be 'mean' (average the channels) or a channel number "
+                             f">= 0, got {ch!r}")
+        object.__setattr__(self, "channel", ch if ch == "mean" else int(ch))
 
     @property
     def f_max(self) -> float:
@@ -89,7 +95,10 @@ class FrontEndConfig:
 
     def key(self) -> str:
         """A short stable hash of all fields (12 hex characters), for cache names."""
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        fields = dataclasses.asdict(self)
+        if fields["channel"] == "mean":  # the default: the names of caches written before the setting stay
+            del fields["channel"]
+        text = json.dumps(fields, sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
     def n_frames(self, n_samples: int) -> int:
@@ -421,7 +430,7 @@ class FeatureCache:
         try:
             for s in range(0, len(todo), self.batch_size):
                 chunk = todo[s : s + self.batch_size]
-                waves = [load_audio(paths[i], sr=self.config.sr) for i in chunk]
+                waves = [load_audio(paths[i], sr=self.config.sr, channel=self.config.channel) for i in chunk]
                 for i, feat in zip(chunk, logmel_batch(waves, self.config, self.device, self.batch_size)):
                     if targets[i] is not None and self.cache_file(paths[i]) == targets[i]:
                         self._store(targets[i], feat)  # the file did not change meanwhile

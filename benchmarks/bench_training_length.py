@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="synth-dcase2020", choices=sorted(store.DATASETS),
                    help="a store data set (default: synth-dcase2020)")
-    p.add_argument("--n-train", type=positive_int, default=128,
+    p.add_argument("--n-train", type=seed_int, default=128,
                    help="normal training clips per unit (default: 128, the store's comparison; 0 = all)")
     p.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS, help="methods (default: all three)")
     p.add_argument("--seeds", type=seed_int, nargs="+", default=[0], help="training seeds (default: 0)")

@@ -406,8 +406,8 @@ def test_cache_stores_nothing_when_the_file_changes_while_computing(tmp_path, mo
     before = cache.cache_file(wav)
     real_load = F.load_audio
 
-    def load_then_rewrite(path, sr=16000):
-        y = real_load(path, sr=sr)
+    def load_then_rewrite(path, sr=16000, channel="mean"):
+        y = real_load(path, sr=sr, channel=channel)
         write(Path(path), noise(0.5, 1))  # another program rewrites the file meanwhile
         return y
 

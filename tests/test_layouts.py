@@ -301,3 +301,30 @@ def test_load_audio_all_channels_resampled(tmp_path):
     with pytest.warns(UserWarning, match="16000 Hz to 8000 Hz"):
         y = load_audio(st, sr=8000, channel="all")
     assert y.shape == (2, N // 2) and y.dtype == np.float32
+
+
+def test_the_front_end_reads_the_channel_it_is_set_to(tmp_path) -> None:
+    """FrontEndConfig(channel=...): a DCASE 2026 clip's near or far microphone, or their mean."""
+    import soundfile as sf
+
+    from asdlib.features import FrontEndConfig, load_features
+
+    t = np.arange(16000) / 16000
+    near, far = 0.5 * np.sin(2 * np.pi * 440 * t), 0.05 * np.sin(2 * np.pi * 3000 * t)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, np.stack([near, far], axis=1), 16000, subtype="FLOAT")
+    got = {ch: load_features([str(path)], FrontEndConfig(n_mels=64, channel=ch), use_cache=False,
+                             progress=False)[0] for ch in ("mean", 0, 1)}
+    one = {ch: load_features([str(tmp_path / f"{ch}.wav")], FrontEndConfig(n_mels=64), use_cache=False,
+                             progress=False)[0]
+           for ch, wave in (("near", near), ("far", far), ("both", (near + far) / 2))
+           if sf.write(tmp_path / f"{ch}.wav", wave, 16000, subtype="FLOAT") is None}
+    np.testing.assert_allclose(got[0], one["near"], atol=1e-4)
+    np.testing.assert_allclose(got[1], one["far"], atol=1e-4)
+    loud = one["both"] > one["both"].max() - 40  # below that, float32 rounding noise of the near-empty bins
+    np.testing.assert_allclose(got["mean"][loud], one["both"][loud], atol=1e-3)
+    assert not np.allclose(got[0][loud], got[1][loud], atol=1.0)
+    assert FrontEndConfig().key() == FrontEndConfig(channel="mean").key() != FrontEndConfig(channel=1).key()
+    for bad in ("left", -1, True, 1.5):
+        with pytest.raises(ValueError, match="FrontEndConfig.channel"):
+            FrontEndConfig(channel=bad)
