@@ -173,3 +173,41 @@ def test_the_check_command_fails_on_a_stale_store(tiny_store, monkeypatch, capsy
     monkeypatch.setattr(store, "code_fingerprint", lambda *a, **k: "0" * 16)
     assert cli.main(["experiments", "--check"]) == 1
     assert "stored results are stale: run make experiments (2 of 2 runs)" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- training length (store)
+def test_flattening_epoch_by_hand() -> None:
+    """Trailing 5-epoch means, plateau within 10 % of the gain of the best, 5 epochs to confirm it."""
+    from asdlib.store import flattening_epoch
+
+    # smoothed (epochs i..i+4): 6.3, 8.34, 9.14, 9.48, 9.6, ..., best 9.66: gain 3.36; within 0.336 of
+    # the best from the window of epochs 3-7 on, so the plateau is reached at epoch 7; 7 epochs follow
+    curve = [0, 5, 8, 9, 9.5, 9.6, 9.6, 9.7, 9.6, 9.7, 9.6, 9.7, 9.7, 9.6, 9.7]
+    flat = flattening_epoch(curve)
+    assert flat["epoch"] == 7 and flat["flattened"] and flat["epochs"] == 15
+    assert flat["gain"] == pytest.approx(9.66 - 6.3)
+    # a curve still rising at its end has not flattened; its plateau is its last epoch
+    rising = flattening_epoch(list(range(12)))
+    assert rising["epoch"] == 11 and not rising["flattened"] and rising["gain"] == pytest.approx(7.0)
+    # an error curve: lower is better
+    err = flattening_epoch([3, 2, 1, .5, .4, .4, .4, .4, .4, .4, .4, .4, .4], higher_is_better=False)
+    assert err["epoch"] == 7 and err["flattened"]
+    # a curve that never improves counts as flat (no gain), at the first full window
+    flat0 = flattening_epoch([1.0, 0.9, 0.8, 0.7, 0.6, 0.5])
+    assert flat0["gain"] <= 0 and flat0["flattened"] and flat0["epoch"] == 4
+    for bad, why in (([1.0, float("nan")] * 3, "finite"), ([1, 2, 3], "shorter than the window")):
+        with pytest.raises(ValueError, match=why):
+            flattening_epoch(bad)
+
+
+def test_provenance_says_whether_each_validation_curve_flattened() -> None:
+    """val_flattened: per run directory with a val_margin curve, by store.flattening_epoch."""
+    plateau = [0, 5, 8, 9, 9.5, 9.6, 9.6, 9.7, 9.6, 9.7, 9.6, 9.7, 9.7, 9.6, 9.7]
+    sel = {"all": {"history": {"val_margin": plateau}}, "fan": {"history": {"val_margin": list(range(12))}},
+           "pump": {"history": {"val_margin": [5, 4, 3, 2, 1, 0]}}, "ae": {"history": {"loss": [3, 2, 1]}}}
+    assert store._flattened(sel) == "yes (epoch 7), no, no gain"
+    assert store._flattened({}) == "-"
+    prov = store.provenance("dcase2020")
+    trained = prov[prov["method"].isin(["contrastive", "contrastive-hf"])]
+    assert set(prov.loc[prov["method"] == "ae", "val_flattened"]) == {"-"}  # no held-out clips: no curve
+    assert trained["val_flattened"].str.fullmatch(r"no|no gain|yes \(epoch \d+\)").all()

@@ -280,27 +280,3 @@ def test_a_run_of_the_older_format_is_refused_with_a_clear_message(tiny2020, tmp
     with pytest.raises(RunConfigError, match=r"\(format 3\).*train it again"):
         score(res.run_dir, df)
 
-
-# --------------------------------------------------------------------------- training length (store)
-def test_flattening_epoch_by_hand() -> None:
-    """Trailing 5-epoch means, plateau within 10 % of the gain of the best, 5 epochs to confirm it."""
-    from asdlib.selection import flattening_epoch
-
-    # smoothed (epochs i..i+4): 6.3, 8.34, 9.14, 9.48, 9.6, ..., best 9.66: gain 3.36; within 0.336 of
-    # the best from the window of epochs 3-7 on, so the plateau is reached at epoch 7; 7 epochs follow
-    curve = [0, 5, 8, 9, 9.5, 9.6, 9.6, 9.7, 9.6, 9.7, 9.6, 9.7, 9.7, 9.6, 9.7]
-    flat = flattening_epoch(curve)
-    assert flat["epoch"] == 7 and flat["flattened"] and flat["epochs"] == 15
-    assert flat["gain"] == pytest.approx(9.66 - 6.3)
-    # a curve still rising at its end has not flattened; its plateau is its last epoch
-    rising = flattening_epoch(list(range(12)))
-    assert rising["epoch"] == 11 and not rising["flattened"] and rising["gain"] == pytest.approx(7.0)
-    # an error curve: lower is better
-    err = flattening_epoch([3, 2, 1, .5, .4, .4, .4, .4, .4, .4, .4, .4, .4], higher_is_better=False)
-    assert err["epoch"] == 7 and err["flattened"]
-    # a curve that never improves counts as flat (no gain), at the first full window
-    flat0 = flattening_epoch([1.0, 0.9, 0.8, 0.7, 0.6, 0.5])
-    assert flat0["gain"] <= 0 and flat0["flattened"] and flat0["epoch"] == 4
-    for bad, why in (([1.0, float("nan")] * 3, "finite"), ([1, 2, 3], "shorter than the window")):
-        with pytest.raises(ValueError, match=why):
-            flattening_epoch(bad)
