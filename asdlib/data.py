@@ -31,6 +31,8 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
+from .dcase import FIRST_SHOT_LAYOUTS, LAYOUTS, MONO_LAYOUTS
+
 __all__ = [
     "INDEX_COLUMNS",
     "DATA_LAYOUTS",
@@ -71,13 +73,11 @@ _ADDED_COLUMNS = ("channels", "supplemental")
 SPLITS = ("train", "test")
 #: DCASE 2025's folder of extra clips beside ``train/`` and ``test/``.
 SUPPLEMENTAL = "supplemental"
-#: The ``layout`` values of an index; :func:`index` takes them as ``layout=``.
-DATA_LAYOUTS = ("dcase2020", "dcase2022", "dcase2023", "dcase2024", "dcase2025", "dcase2026")
-#: Years whose clips are single-channel (2026 records a near and a far microphone).
-_MONO_LAYOUTS = ("dcase2020", "dcase2022", "dcase2023", "dcase2024", "dcase2025")
-#: First-shot years: one section, ``section_00``, per machine type, and ``attributes_00.csv``.
-#: (2026 is left out: its section and attribute-table rules could not be confirmed.)
-_FIRST_SHOT_LAYOUTS = ("dcase2023", "dcase2024", "dcase2025")
+#: The ``layout`` values of an index (:data:`asdlib.dcase.LAYOUTS`); :func:`index` takes them as ``layout=``.
+DATA_LAYOUTS = LAYOUTS
+_MONO_LAYOUTS = MONO_LAYOUTS
+#: (2026 is not first-shot here: its section and attribute-table rules could not be confirmed.)
+_FIRST_SHOT_LAYOUTS = FIRST_SHOT_LAYOUTS
 #: Years with a ``supplemental/`` folder: 2025 (confirmed); 2026 accepted, not confirmed.
 _SUPPLEMENTAL_LAYOUTS = ("dcase2025", "dcase2026")
 #: The attribute part of a 2023+ file name of a machine type without attributes.
@@ -161,8 +161,10 @@ _RE_2022 = re.compile(
     r"(?P<label>normal|anomaly)_(?P<num>\d+)(?:_(?P<attrs>.+?))?\.wav$",
     re.IGNORECASE,
 )
+#: evaluation names: ``section_03_test_0000.wav`` (2021 / 2022), ``section_00_0000.wav`` (2023+,
+#: as the official 2023 / 2024 evaluators' ground-truth lists name them; the split is the folder's)
 _RE_2022_EVAL = re.compile(
-    r"^section_(?P<sec>\d{2})_(?P<split>train|test)_(?P<num>\d+)\.wav$", re.IGNORECASE
+    r"^section_(?P<sec>\d{2})_(?:(?P<split>train|test)_)?(?P<num>\d+)\.wav$", re.IGNORECASE
 )
 
 
@@ -230,7 +232,9 @@ def parse_filename(path: str | os.PathLike[str]) -> dict[str, Any]:
     m = _RE_2022.match(name) or _RE_2022_EVAL.match(name)
     if m:
         fields = m.groupdict()
-        name_split = fields["split"].lower()
+        if fields["split"] is None and folder_split is None:
+            raise FilenameError(f"{p}: an evaluation name without a split must lie in a train/ or test/ folder")
+        name_split = (fields["split"] or folder_split).lower()
         if folder_split is not None and folder_split != name_split:
             raise FilenameError(
                 f"{p}: the name says split '{name_split}' but the file lies in the "
@@ -255,7 +259,7 @@ def parse_filename(path: str | os.PathLike[str]) -> dict[str, Any]:
         f"{p}: file name '{name}' matches no DCASE naming scheme; expected "
         "'{normal,anomaly}_id_XX_NNNNNNNN.wav', 'id_XX_NNNNNNNN.wav', "
         "'section_XX_{source,target}_{train,test}_{normal,anomaly}_NNNN[_attributes].wav' "
-        "or 'section_XX_test_NNNN.wav'"
+        "or 'section_XX_test_NNNN.wav' / 'section_XX_NNNN.wav'"
     )
 
 

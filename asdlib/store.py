@@ -35,8 +35,8 @@ __all__ = ["Run", "EXPERIMENTS", "CODE_MODULES", "RECOMPUTE_SAMPLE", "StoreError
            "flattening_epoch", "FLAT_WINDOW", "FLAT_TOLERANCE"]
 
 #: the modules whose code trains and scores a run: a change in any of them makes the store stale
-CODE_MODULES = ("augment", "data", "embedding", "features", "losses", "methods", "models", "pipeline", "runs",
-                "scoring", "selection", "train")
+CODE_MODULES = ("augment", "data", "dcase", "embedding", "features", "losses", "methods", "models", "pipeline",
+                "runs", "scoring", "selection", "train")
 STORE_FORMAT = 1
 DIGITS = 7  # significant digits of a stored score (the embeddings are float32)
 

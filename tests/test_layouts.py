@@ -17,6 +17,7 @@ from asdlib.data import (
     INDEX_COLUMNS,
     AudioError,
     DatasetLayoutError,
+    FilenameError,
     first_training_clips,
     index,
     index_to_csv,
@@ -328,3 +329,15 @@ def test_the_front_end_reads_the_channel_it_is_set_to(tmp_path) -> None:
     for bad in ("left", -1, True, 1.5):
         with pytest.raises(ValueError, match="FrontEndConfig.channel"):
             FrontEndConfig(channel=bad)
+
+
+def test_first_shot_evaluation_names_take_their_split_from_the_folder(tmp_path):
+    # 2023+ evaluation clips are named section_00_0000.wav (the official 2023 / 2024 evaluators'
+    # ground-truth lists); 2021 / 2022 ones section_03_test_0000.wav
+    f = parse_filename(tmp_path / "ToyDrone" / "test" / "section_00_0000.wav")
+    assert (f["section"], f["split"], f["domain"], f["label"]) == ("section_00", "test", None, None)
+    assert parse_filename(tmp_path / "fan" / "test" / "section_03_test_0007.wav")["split"] == "test"
+    with pytest.raises(FilenameError, match="must lie in a train/ or test/ folder"):
+        parse_filename(tmp_path / "section_00_0000.wav")
+    with pytest.raises(FilenameError, match="split 'test'"):
+        parse_filename(tmp_path / "fan" / "train" / "section_00_test_0000.wav")
