@@ -162,8 +162,9 @@ def cmd_evaluate(a) -> int:
         from .submission import evaluate_submission
 
         if not a.ground_truth:
-            raise ValueError("--submission needs --ground-truth CSV (columns machine_type, file, unit, domain, label)")
-        res = evaluate_submission(a.submission, a.ground_truth, method=a.method)
+            raise ValueError("--submission needs --ground-truth: a CSV (columns machine_type, file, unit, domain, "
+                             "label) or an official evaluator's folder (ground_truth_data/, ground_truth_domain/)")
+        res = evaluate_submission(a.submission, a.ground_truth, method=a.method, layout=a.layout)
         if a.out:
             _refuse_overwrite(Path(a.out), a.force)
             res.to_csv(a.out, index=False)
@@ -178,6 +179,8 @@ def cmd_evaluate(a) -> int:
     if a.ground_truth:
         raise ValueError("--ground-truth goes with --submission DIR")
     scores = read_scores(a.scores)
+    if a.layout:
+        scores = scores.assign(layout=a.layout)
     res = evaluate(scores, method=a.method)
     if a.out:
         _refuse_overwrite(Path(a.out), a.force)
@@ -306,7 +309,11 @@ def build_parser() -> argparse.ArgumentParser:  # long on purpose: every option 
     src = s.add_mutually_exclusive_group(required=True)
     src.add_argument("--scores", help="scores CSV of asd score")
     src.add_argument("--submission", help="folder of DCASE submission files (needs --ground-truth)")
-    s.add_argument("--ground-truth", help="CSV: machine_type, file, unit, domain, label (e.g. from hide_labels)")
+    s.add_argument("--ground-truth", help="CSV: machine_type, file, unit, domain, label (e.g. from hide_labels), "
+                                          "or an official evaluator's ground_truth_data/ + ground_truth_domain/ folder")
+    s.add_argument("--layout", choices=list(LAYOUTS),
+                   help="the challenge year the rows are labelled with (default: the ground truth's or the "
+                        "scores' layout column, else dcase2020 / dcase2022 by the unit names)")
     s.add_argument("--out")
     s.add_argument("--method", help="method name to put in the table")
     s.add_argument("--force", action="store_true")

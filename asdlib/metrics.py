@@ -1,4 +1,4 @@
-"""AUC, pAUC, per-ID / per-section result tables and the DCASE 2022 official score.
+"""AUC, pAUC, per-ID / per-section result tables and the official scores of DCASE 2021-2026.
 
 Explained in chapter 3 (`book/03_features_and_metrics.ipynb`: what AUC and pAUC measure); used
 for the results tables of chapters 7 and 8 (`book/07_dcase2020_results.ipynb`,
@@ -11,6 +11,8 @@ for the results tables of chapters 7 and 8 (`book/07_dcase2020_results.ipynb`,
   *all* anomalies, AUC_target = target normals + all anomalies, pAUC over all clips. Harmonic
   means: ``scipy.stats.hmean`` after clipping at ``sys.float_info.epsilon``. The official score
   is the harmonic mean of all AUC_source, AUC_target and pAUC values (each pAUC once).
+* DCASE 2023-2025 (first shot, one ``section_00`` per type): the same rule (their evaluators define
+  it so); DCASE 2026 is scored by it too, an assumption its evaluator could not confirm here.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from scipy.stats import hmean
 from sklearn.metrics import auc as _trapezoid_area
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from .dcase import EPS, LAYOUTS, MACHINE_TYPES, UNIT_PREFIX
+from .dcase import EPS, LAYOUTS, MACHINE_TYPES, SECTION_LAYOUTS, UNIT_PREFIX
 
 __all__ = [
     "RESULT_COLUMNS",
@@ -52,7 +54,7 @@ __all__ = [
 MAX_FPR = 0.1
 
 SCORE_COLUMNS = ["path", "layout", "machine_type", "unit", "domain", "label", "score"]
-#: the columns :func:`evaluate` cannot do without (``layout`` is inferred, ``domain`` is 2022 only)
+#: the columns :func:`evaluate` cannot do without (``layout`` is inferred, ``domain`` is 2021+ only)
 SCORE_REQUIRED = ["path", "machine_type", "unit", "label", "score"]
 RESULT_COLUMNS = [
     "method",
@@ -220,11 +222,11 @@ def harmonic_mean(values: Iterable[float] | np.ndarray, axis: int | None = None)
 
 
 def unit_average(values: Iterable[float] | np.ndarray, layout: str, axis: int = 0) -> np.ndarray:
-    """The DCASE average over units or machine types: arithmetic for 2020, harmonic for 2022.
+    """The DCASE average over units or machine types: arithmetic for 2020, harmonic for 2021+.
 
     Args:
         values: AUCs or pAUCs, the units along ``axis``.
-        layout: ``"dcase2020"`` or ``"dcase2022"``.
+        layout: one of :data:`asdlib.dcase.LAYOUTS`.
 
     Returns:
         the average along ``axis``.
@@ -262,15 +264,15 @@ def _infer_layout(df: pd.DataFrame) -> str:
         if len(neither):
             raise ValueError(
                 "scores: cannot infer the layout, unit values must start with 'id_' (dcase2020) or "
-                f"'section_' (dcase2022); offending units: {_examples(neither)}"
+                f"'section_' (dcase2022 to dcase2026); offending units: {_examples(neither)}"
             )
         if is_id.any() and is_sec.any():
             raise ValueError(
                 "scores: mixed layouts, units "
-                f"{_examples(units[is_id])} (dcase2020) and {_examples(units[is_sec])} (dcase2022); "
+                f"{_examples(units[is_id])} (dcase2020) and {_examples(units[is_sec])} (section names); "
                 "evaluate each layout separately"
             )
-        layout = "dcase2020" if is_id.all() else "dcase2022"
+        layout = "dcase2020" if is_id.all() else "dcase2022"  # 2022-2026 are scored alike
     prefix = UNIT_PREFIX[layout]
     wrong = units[~units.str.startswith(prefix)]
     if len(wrong):
@@ -311,13 +313,13 @@ def _prepare(scores: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     except ValueError as err:
         raise ValueError(f"scores: column 'label': {err}") from None
     df = df.assign(score=s, y=y)
-    if layout == "dcase2022":
+    if layout in SECTION_LAYOUTS:
         if "domain" not in df.columns:
-            raise ValueError("scores: dcase2022 needs a 'domain' column (source/target)")
+            raise ValueError(f"scores: {layout} needs a 'domain' column (source/target)")
         bad_dom = ~df["domain"].isin(["source", "target"])
         if bad_dom.any():
             raise ValueError(
-                "scores: dcase2022 domain must be 'source' or 'target', got "
+                f"scores: {layout} domain must be 'source' or 'target', got "
                 f"{_examples(df.loc[bad_dom, 'domain'])} at path(s) {_examples(df.loc[bad_dom, 'path'], 3)}"
             )
     return df, layout
@@ -363,51 +365,51 @@ def _evaluate_2020(df: pd.DataFrame, method: str) -> list[dict]:
     return rows
 
 
-def _section_rows(g: pd.DataFrame, method: str, mt: str, unit: str) -> list[dict]:
-    """The source, target and all rows of one 2022 (machine type, section)."""
+def _section_rows(g: pd.DataFrame, method: str, layout: str, mt: str, unit: str) -> list[dict]:
+    """The source, target and all rows of one (machine type, section)."""
     y, s, dom = g["y"].to_numpy(), g["score"].to_numpy(), g["domain"].to_numpy()
     rows = []
     for domain in ("source", "target"):
         keep = (dom == domain) | (y == 1)  # this domain's normals + ALL anomalies of the section
         n_n, n_a = _counts(y[keep])
-        rows.append(_row(method, "dcase2022", mt, unit, domain,
+        rows.append(_row(method, layout, mt, unit, domain,
                          auc(y[keep], s[keep], group=f"{mt} {unit} {domain}"), np.nan, n_n, n_a))
     n_n, n_a = _counts(y)
     name = f"{mt} {unit} (both domains)"
-    rows.append(_row(method, "dcase2022", mt, unit, "all", auc(y, s, group=name),
+    rows.append(_row(method, layout, mt, unit, "all", auc(y, s, group=name),
                      pauc(y, s, group=name), n_n, n_a))
     return rows
 
 
-def _hmean_rows(section_rows: list[dict], method: str, mt: str) -> list[dict]:
-    """Harmonic-mean rows (one per domain) over a list of 2022 section rows."""
+def _hmean_rows(section_rows: list[dict], method: str, layout: str, mt: str) -> list[dict]:
+    """Harmonic-mean rows (one per domain) over a list of section rows."""
     out = []
     for domain in ("source", "target", "all"):
         sel = [r for r in section_rows if r["domain"] == domain]
         p = harmonic_mean([r["pauc"] for r in sel]) if domain == "all" else np.nan
-        out.append(_row(method, "dcase2022", mt, "mean", domain, harmonic_mean([r["auc"] for r in sel]), p,
+        out.append(_row(method, layout, mt, "mean", domain, harmonic_mean([r["auc"] for r in sel]), p,
                         sum(r["n_normal"] for r in sel), sum(r["n_anomaly"] for r in sel)))
     return out
 
 
-def _evaluate_2022(df: pd.DataFrame, method: str) -> list[dict]:
+def _evaluate_sections(df: pd.DataFrame, method: str, layout: str) -> list[dict]:
     """Per-section rows, per-type harmonic means, the all-types harmonic means and the official row."""
     rows: list[dict] = []
     all_sections: list[dict] = []
     for mt, g_type in df.groupby("machine_type", sort=True):
         sec_rows: list[dict] = []
         for unit, g in g_type.groupby("unit", sort=True):
-            sec_rows.extend(_section_rows(g, method, mt, unit))
+            sec_rows.extend(_section_rows(g, method, layout, mt, unit))
         rows.extend(sec_rows)
-        rows.extend(_hmean_rows(sec_rows, method, mt))
+        rows.extend(_hmean_rows(sec_rows, method, layout, mt))
         all_sections.extend(sec_rows)
-    rows.extend(_hmean_rows(all_sections, method, "all"))
+    rows.extend(_hmean_rows(all_sections, method, layout, "all"))
     values = ([r["auc"] for r in all_sections if r["domain"] == "source"]
               + [r["auc"] for r in all_sections if r["domain"] == "target"]
               + [r["pauc"] for r in all_sections if r["domain"] == "all"])
     n_n = sum(r["n_normal"] for r in all_sections if r["domain"] == "all")
     n_a = sum(r["n_anomaly"] for r in all_sections if r["domain"] == "all")
-    rows.append(_row(method, "dcase2022", "all", "official", "all", harmonic_mean(values), np.nan, n_n, n_a))
+    rows.append(_row(method, layout, "all", "official", "all", harmonic_mean(values), np.nan, n_n, n_a))
     return rows
 
 
@@ -418,15 +420,16 @@ def evaluate(scores: pd.DataFrame, method: str | None = None) -> pd.DataFrame:
     (arithmetic means); and a ``machine_type="all"``, ``unit="mean"`` row (mean over the types' mean
     rows). ``mauc`` is, in every row, the minimum AUC over the machine IDs the row covers.
 
-    DCASE 2022 rows, per (machine type, section): ``source`` (AUC over source normals + all
+    DCASE 2021-2026 rows (``section_XX`` units, scored alike), per (machine type, section): ``source`` (AUC over source normals + all
     anomalies; pauc NaN), ``target`` (likewise), ``all`` (pAUC over all clips; its auc over all
     clips is informative only). Per type, and over all types (``machine_type="all"``), ``unit="mean"``
     rows hold harmonic means over the sections for each domain. The ``unit="official"`` row
     (``machine_type="all"``, ``domain="all"``) holds the official score in its ``auc`` column.
 
     Args:
-        scores: columns ``path, layout, machine_type, unit, domain, label, score``; ``layout`` may be
-            missing (inferred from ``id_`` / ``section_`` units); rows without a label are dropped
+        scores: columns ``path, layout, machine_type, unit, domain, label, score``; ``layout`` (one of
+            :data:`asdlib.dcase.LAYOUTS`) may be missing: ``id_`` units read as ``dcase2020``,
+            ``section_`` units as ``dcase2022``; rows without a label are dropped
             with a warning.
         method: names the rows; None: a ``method`` column of ``scores`` (one block per method),
             else ``"unnamed"``.
@@ -440,7 +443,7 @@ def evaluate(scores: pd.DataFrame, method: str | None = None) -> pd.DataFrame:
         return pd.concat(parts, ignore_index=True)
     name = "unnamed" if method is None else str(method)
     df, layout = _prepare(scores)
-    rows = _evaluate_2020(df, name) if layout == "dcase2020" else _evaluate_2022(df, name)
+    rows = _evaluate_2020(df, name) if layout == "dcase2020" else _evaluate_sections(df, name, layout)
     out = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     return out.astype({"n_normal": "int64", "n_anomaly": "int64"})
 
@@ -586,10 +589,10 @@ def summary_table(results: pd.DataFrame, percent: bool = True, include_mauc: boo
 
 
 def official_score(results: pd.DataFrame, method: str | None = None) -> float:
-    """The DCASE 2022 official score from a results table of :func:`evaluate`.
+    """The official score (DCASE 2021-2026) from a results table of :func:`evaluate`.
 
     Args:
-        results: a DCASE 2022 results table.
+        results: a results table of a section layout (``dcase2022`` to ``dcase2026``).
         method: the method whose score is wanted (needed when there are several).
 
     Returns:
@@ -602,7 +605,7 @@ def official_score(results: pd.DataFrame, method: str | None = None) -> float:
         raise ValueError(
             "results: no official row (machine_type='all', unit='official'"
             + (f", method={method!r}" if method is not None else "")
-            + "); only dcase2022 results have one"
+            + "); only results of section layouts (dcase2022 to dcase2026) have one"
         )
     if len(rows) > 1:
         raise ValueError(f"results: {len(rows)} official rows (methods {rows['method'].tolist()}); pass method=")
@@ -610,18 +613,18 @@ def official_score(results: pd.DataFrame, method: str | None = None) -> float:
 
 
 def official_score_parts(results: pd.DataFrame) -> np.ndarray:
-    """The values the DCASE 2022 official score is the harmonic mean of, in the official order.
+    """The values the official score (DCASE 2021-2026) is the harmonic mean of, in the official order.
 
     Args:
-        results: a DCASE 2022 results table of :func:`evaluate` (one method).
+        results: a results table of :func:`evaluate` of a section layout (one method).
 
     Returns:
         Every section's AUC (source), then every section's AUC (target), then every section's
         pAUC, each in table order.
     """
-    s = results[results["unit"].astype(str).str.startswith(UNIT_PREFIX["dcase2022"])]
+    s = results[results["unit"].astype(str).str.startswith("section_")]
     if s.empty:
-        raise ValueError("results: no section rows; only dcase2022 results have sections")
+        raise ValueError("results: no section rows; only results of dcase2022 to dcase2026 have sections")
     return np.r_[s[s["domain"] == "source"]["auc"], s[s["domain"] == "target"]["auc"], s[s["domain"] == "all"]["pauc"]]
 
 
@@ -737,8 +740,9 @@ domain, auc, pauc, official_score, note``. Cite as published; never as this proj
 
 def published_table(dataset: str = "dcase2020", percent: bool = True) -> pd.DataFrame:
     """Published numbers for one dataset (``"dcase2020"`` or ``"dcase2022"``), in % by default."""
-    if dataset not in LAYOUTS:
-        raise ValueError(f"dataset must be one of {list(LAYOUTS)}, got {dataset!r}")
+    known = list(dict.fromkeys(PUBLISHED["dataset"]))
+    if dataset not in known:
+        raise ValueError(f"dataset must be one of {known} (the years with published numbers here), got {dataset!r}")
     out = PUBLISHED[PUBLISHED["dataset"] == dataset].reset_index(drop=True).copy()
     if percent:
         for col in ("auc", "pauc", "official_score"):
@@ -798,7 +802,7 @@ def evaluate_by(scores: pd.DataFrame, column: str = "anomaly_band", method: str 
         res = evaluate(part.drop(columns=[c for c in part.columns if c not in SCORE_COLUMNS + ["method"]]),
                        method=method)
         res = res[(res["unit"] == "mean") | (res["unit"] == "official")]
-        if (res["layout"] == "dcase2022").any():
+        if res["layout"].isin(SECTION_LAYOUTS).any():
             res = res[res["domain"] == "all"]
         frames.append(res.assign(**{column: value}))
     if not frames:

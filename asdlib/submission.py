@@ -7,7 +7,7 @@ synthetic test labels. Where the formats and the threshold rule come from: ``doc
 The files, one per machine type and unit, in one folder; each row is ``<file base name>,<value>``,
 comma-separated, no header row, one row per test clip:
 
-* DCASE 2021/2022: ``anomaly_score_<type>_section_<XX>_test.csv`` (score, higher = more
+* DCASE 2021-2026: ``anomaly_score_<type>_section_<XX>_test.csv`` (score, higher = more
   anomalous) and ``decision_result_<type>_section_<XX>_test.csv`` (1 = anomalous, 0 = normal);
 * DCASE 2020: ``anomaly_score_<type>_id_<XX>.csv`` only (the 2020 challenge had no decisions).
 """
@@ -28,6 +28,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from .dcase import FIRST_SHOT_LAYOUTS, SECTION_LAYOUTS, check_layout
 from .files import atomic_path, replace_tree
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "write_submission",
     "read_submission",
     "read_ground_truth",
+    "read_evaluator_ground_truth",
     "decision_metrics",
     "evaluate_submission",
     "hide_labels",
@@ -51,7 +53,7 @@ _RE_SCORE_2022 = re.compile(r"^anomaly_score_(?P<type>.+)_section_(?P<num>\d{2})
 _RE_DECISION_2022 = re.compile(r"^decision_result_(?P<type>.+)_section_(?P<num>\d{2})_test\.csv$")
 _RE_SCORE_2020 = re.compile(r"^anomaly_score_(?P<type>.+)_id_(?P<num>\d{2})\.csv$")
 _EXPECTED_NAMES = ("anomaly_score_<type>_section_<XX>_test.csv + decision_result_<type>_section_<XX>_test.csv "
-                   "(DCASE 2021/2022) or anomaly_score_<type>_id_<XX>.csv (DCASE 2020)")
+                   "(DCASE 2021-2026) or anomaly_score_<type>_id_<XX>.csv (DCASE 2020)")
 
 
 class SubmissionError(ValueError):
@@ -64,7 +66,7 @@ def _layout_of_unit(unit: str) -> str:
         return "dcase2022"
     if re.fullmatch(r"id_\d{2}", unit):
         return "dcase2020"
-    raise SubmissionError(f"unit {unit!r} is neither 'section_XX' (DCASE 2021/2022) nor 'id_XX' (DCASE 2020)")
+    raise SubmissionError(f"unit {unit!r} is neither 'section_XX' (DCASE 2021-2026) nor 'id_XX' (DCASE 2020)")
 
 
 def submission_file_names(machine_type: str, unit: str) -> tuple[str, str | None]:
@@ -72,7 +74,7 @@ def submission_file_names(machine_type: str, unit: str) -> tuple[str, str | None
 
     Args:
         machine_type: e.g. ``"fan"``.
-        unit: ``section_XX`` (DCASE 2021/2022) or ``id_XX`` (DCASE 2020).
+        unit: ``section_XX`` (DCASE 2021-2026) or ``id_XX`` (DCASE 2020).
 
     Returns:
         names: ``(anomaly-score file name, decision file name or None)``, e.g.
@@ -167,7 +169,7 @@ def write_submission(scores: pd.DataFrame, out_dir: str | os.PathLike[str],
         scores: columns ``path`` (or ``file``), ``machine_type``, ``unit``, ``score`` (the table of
             ``asd score`` / :func:`asdlib.pipeline.score`).
         out_dir: the submission folder (created if missing).
-        decision_threshold: one float, or machine type -> float; required for DCASE 2022
+        decision_threshold: one float, or machine type -> float; required for DCASE 2021-2026
             (``section_XX``) units, refused for DCASE 2020 (``id_XX``), which has no decision files.
         overwrite: replace existing files (else they are refused).
 
@@ -190,7 +192,7 @@ def write_submission(scores: pd.DataFrame, out_dir: str | os.PathLike[str],
     df = df.assign(score=s)
     layouts = {_layout_of_unit(u) for u in df["unit"].unique()}
     if len(layouts) != 1:
-        raise ValueError("scores: units mix 'id_XX' (2020) and 'section_XX' (2022); write each layout separately")
+        raise ValueError("scores: units mix 'id_XX' (2020) and 'section_XX' (2021-2026); write each layout separately")
     layout = layouts.pop()
     dup = df[df.duplicated(["machine_type", "file"], keep=False)]
     if len(dup):
@@ -198,7 +200,7 @@ def write_submission(scores: pd.DataFrame, out_dir: str | os.PathLike[str],
     if layout == "dcase2020" and decision_threshold is not None:
         raise ValueError("the DCASE 2020 submission format has no decision files; pass decision_threshold=None")
     if layout == "dcase2022" and decision_threshold is None:
-        raise ValueError("the DCASE 2021/2022 format needs decision_result files: pass decision_threshold "
+        raise ValueError("the DCASE 2021-2026 format needs decision_result files: pass decision_threshold "
                          "(fit it on the training clips' scores with fit_decision_threshold)")
 
     def threshold_of(mt: str) -> float:
@@ -235,6 +237,10 @@ def write_submission(scores: pd.DataFrame, out_dir: str | os.PathLike[str],
 
 
 # --------------------------------------------------------------------------- reading
+_BINARY_KINDS = {"decision": "decisions must be 0 or 1", "label": "labels must be 0 (normal) or 1 (anomaly)",
+                 "domain": "domains must be 0 (source) or 1 (target)"}
+
+
 def _read_rows(path: Path, kind: str) -> list[tuple[str, float]]:
     """Parse one submission file: ``(file name, value)`` rows, checked."""
     try:
@@ -259,8 +265,8 @@ def _read_rows(path: Path, kind: str) -> list[tuple[str, float]]:
             raise SubmissionError(f"{path}, line {line}: {kind} {text!r} of {name} is not a number{hint}") from None
         if not math.isfinite(value):
             raise SubmissionError(f"{path}, line {line}: {kind} of {name} is {text!r}, not a finite number")
-        if kind == "decision" and value not in (0.0, 1.0):
-            raise SubmissionError(f"{path}, line {line}: decision of {name} is {text!r}; decisions must be 0 or 1")
+        if kind in _BINARY_KINDS and value not in (0.0, 1.0):
+            raise SubmissionError(f"{path}, line {line}: {kind} of {name} is {text!r}; {_BINARY_KINDS[kind]}")
         if name in seen:
             raise SubmissionError(f"{path}: duplicate file name {name} on lines {seen[name]} and {line}")
         seen[name] = line
@@ -314,7 +320,7 @@ def read_submission(folder: str | os.PathLike[str]) -> pd.DataFrame:
         raise SubmissionError(f"{p}: unexpected file in the submission folder{extra}; expected {_EXPECTED_NAMES}")
     if layouts["dcase2020"] and layouts["dcase2022"]:
         raise SubmissionError(f"submission folder {root} mixes DCASE 2020 names ({layouts['dcase2020'][0]}) and "
-                              f"DCASE 2021/2022 names ({layouts['dcase2022'][0]}); keep one layout per folder")
+                              f"DCASE 2021-2026 names ({layouts['dcase2022'][0]}); keep one layout per folder")
     if not scores and not decisions:
         raise SubmissionError(f"submission folder {root} holds no submission files; expected {_EXPECTED_NAMES}")
     layout = "dcase2022" if layouts["dcase2022"] else "dcase2020"
@@ -351,15 +357,17 @@ def read_submission(folder: str | os.PathLike[str]) -> pd.DataFrame:
 def read_ground_truth(src: str | os.PathLike[str] | pd.DataFrame) -> pd.DataFrame:
     """Read a ground-truth table into the columns ``machine_type, file, unit, domain, label``.
 
-    Accepted columns, one row per test clip: ``machine_type``; ``file`` (the clip's base name as in
+    A folder is read as the official DCASE 2021-2025 evaluators lay out their ground truth
+    (:func:`read_evaluator_ground_truth`). A table has these columns, one row per test clip: ``machine_type``; ``file`` (the clip's base name as in
     the submission; a ``path`` column may replace it, its base name is used); ``unit`` (``id_XX`` or
     ``section_XX``; ``section`` / ``machine_id`` columns are accepted instead); ``domain``
     (``source`` / ``target``; may be omitted for 2020); ``label`` (``normal`` / ``anomaly`` or 0/1).
     With a ``split`` column only ``test`` rows are used, so the CSV of ``asd index`` on a
     development set is a ground truth as it is. :func:`hide_labels` writes one for a synthetic set.
+    A ``layout`` column holding one year is kept as ``truth.attrs["layout"]``.
 
     Args:
-        src: a CSV path (with a header row) or a DataFrame.
+        src: a CSV path (with a header row), a DataFrame or an evaluator's ground-truth folder.
 
     Returns:
         truth: one row per test clip, columns :data:`GROUND_TRUTH_COLUMNS`.
@@ -368,8 +376,13 @@ def read_ground_truth(src: str | os.PathLike[str] | pd.DataFrame) -> pd.DataFram
         SubmissionError: naming the table, for missing columns, missing / unknown labels or domains
             and duplicate clips.
     """
+    if not isinstance(src, pd.DataFrame) and Path(src).is_dir():
+        return read_evaluator_ground_truth(src)
     name = "ground truth" if isinstance(src, pd.DataFrame) else f"ground truth {src}"
-    gt = _ground_truth_columns(_read_table(src, name), name)
+    raw = _read_table(src, name)
+    years = [y for y in raw["layout"].astype(str).str.strip().unique() if y and y.lower() != "nan"] \
+        if "layout" in raw.columns else []
+    gt = _ground_truth_columns(raw, name)
     layout = _one_layout(gt, name)
     out = pd.DataFrame({"machine_type": gt["machine_type"].to_numpy(), "file": gt["file"].to_numpy(),
                         "unit": gt["unit"].to_numpy(), "domain": _domains(gt, layout, name).to_numpy(),
@@ -377,7 +390,65 @@ def read_ground_truth(src: str | os.PathLike[str] | pd.DataFrame) -> pd.DataFram
     dup = out[out.duplicated(["machine_type", "file"], keep=False)]
     if len(dup):
         raise SubmissionError(f"{name}: clip(s) listed twice: {sorted(set(dup['file']))[:5]}")
-    return out.reset_index(drop=True)
+    out = out.reset_index(drop=True)
+    if len(years) == 1:
+        out.attrs["layout"] = _checked_year(years[0], layout, name)
+    return out
+
+
+def _checked_year(year: str, names: str, what: str) -> str:
+    """``year`` if it is a layout whose unit names are ``names`` (``dcase2020`` / ``dcase2022``)."""
+    try:
+        check_layout(year)
+    except ValueError as exc:
+        raise SubmissionError(f"{what}: {exc}") from None
+    if (year == "dcase2020") != (names == "dcase2020"):
+        raise SubmissionError(f"{what}: layout {year} does not fit its {'id_XX' if names == 'dcase2020' else 'section_XX'} units")
+    return year
+
+
+_RE_EVALUATOR_FILE = re.compile(r"^ground_truth_(?P<type>.+)_(?P<unit>section_\d{2})_test\.csv$")
+
+
+def read_evaluator_ground_truth(folder: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read the ground truth in the layout of the official DCASE 2021-2025 evaluators.
+
+    ``<folder>/ground_truth_data/ground_truth_<type>_section_<XX>_test.csv`` holds
+    ``<file name>,<0 normal | 1 anomaly>`` rows (no header) and ``ground_truth_domain/`` the same
+    names with ``0`` source / ``1`` target; other folders (``ground_truth_attributes/``) are ignored.
+
+    Args:
+        folder: the folder holding ``ground_truth_data/`` and ``ground_truth_domain/``.
+
+    Returns:
+        truth: as :func:`read_ground_truth`.
+    """
+    root = Path(folder)
+    data_dir, domain_dir = root / "ground_truth_data", root / "ground_truth_domain"
+    for d in (data_dir, domain_dir):
+        if not d.is_dir():
+            raise SubmissionError(f"ground truth {root}: no {d.name}/ folder (expected ground_truth_data/ and "
+                                  "ground_truth_domain/, as the official evaluators ship them)")
+    files = sorted(p for p in data_dir.glob("*.csv") if not p.name.startswith("."))
+    if not files:
+        raise SubmissionError(f"ground truth {data_dir}: no ground_truth_<type>_section_<XX>_test.csv files")
+    frames = []
+    for p in files:
+        m = _RE_EVALUATOR_FILE.match(p.name)
+        if not m:
+            raise SubmissionError(f"{p}: unexpected name; expected ground_truth_<type>_section_<XX>_test.csv")
+        dp = domain_dir / p.name
+        if not dp.is_file():
+            raise SubmissionError(f"{p} has no domain list: {dp} is missing")
+        labels, domains = dict(_read_rows(p, "label")), dict(_read_rows(dp, "domain"))
+        if set(labels) != set(domains):
+            raise SubmissionError(f"{p} and {dp} list different clips: only in the labels "
+                                  f"{sorted(set(labels) - set(domains))[:3]}, only in the domains "
+                                  f"{sorted(set(domains) - set(labels))[:3]}")
+        frames.append(pd.DataFrame({"machine_type": m["type"], "file": sorted(labels), "unit": m["unit"],
+                                    "domain": [("source", "target")[int(domains[f])] for f in sorted(labels)],
+                                    "label": [int(labels[f]) for f in sorted(labels)]}))
+    return read_ground_truth(pd.concat(frames, ignore_index=True))
 
 
 def _read_table(src: str | os.PathLike[str] | pd.DataFrame, name: str) -> pd.DataFrame:
@@ -447,7 +518,7 @@ def _domains(gt: pd.DataFrame, layout: str, name: str) -> pd.Series:
     elif layout == "dcase2020":
         dom = pd.Series("source", index=gt.index)
     else:
-        raise SubmissionError(f"{name}: DCASE 2022 ground truth needs a 'domain' column (source / target)")
+        raise SubmissionError(f"{name}: DCASE 2021-2026 ground truth needs a 'domain' column (source / target)")
     if layout == "dcase2020":
         dom = dom.where(dom.isin(["source", "target"]), "source")
     bad = ~dom.isin(["source", "target"])
@@ -517,12 +588,12 @@ def _add_decision_metrics(res: pd.DataFrame, merged: pd.DataFrame) -> pd.DataFra
 
 
 def evaluate_submission(folder: str | os.PathLike[str], ground_truth: str | os.PathLike[str] | pd.DataFrame,
-                        method: str | None = None) -> pd.DataFrame:
+                        method: str | None = None, layout: str | None = None) -> pd.DataFrame:
     """Official metrics of a submission folder against a ground truth.
 
     The rows and columns of :func:`asdlib.metrics.evaluate` (AUC per section and domain, pAUC,
-    harmonic means, the 2022 official score), plus ``precision``, ``recall``, ``f1`` of the
-    decisions (2022 only), as the official 2022 evaluator computes them: on each section's
+    harmonic means, the official score), plus ``precision``, ``recall``, ``f1`` of the
+    decisions (2021-2026 only), as the official 2022-2025 evaluators compute them: on each section's
     ``source`` / ``target`` row over that domain's clips, on its ``all`` row over all its clips, and
     on the ``mean`` rows the harmonic means over sections (``all``: over sections and both domains).
 
@@ -530,6 +601,9 @@ def evaluate_submission(folder: str | os.PathLike[str], ground_truth: str | os.P
         folder: the submission folder (:func:`read_submission`).
         ground_truth: CSV path or DataFrame (:func:`read_ground_truth`).
         method: the rows' ``method`` (default: the folder name).
+        layout: the year the rows are labelled with (:data:`asdlib.dcase.LAYOUTS`); None: the
+            ground truth's ``layout`` column, else ``dcase2020`` / ``dcase2022`` by the unit names.
+            In ``dcase2023`` to ``dcase2025`` every unit must be ``section_00``.
 
     Returns:
         results: the results table.
@@ -544,11 +618,17 @@ def evaluate_submission(folder: str | os.PathLike[str], ground_truth: str | os.P
     root = Path(folder)
     sub = read_submission(root)
     gt = read_ground_truth(ground_truth)
-    layout = sub["layout"].iloc[0]
-    gt_layout = _layout_of_unit(gt["unit"].iloc[0])
-    if gt_layout != layout:
-        raise SubmissionError(f"submission {root} uses {layout} names but the ground truth has "
-                              f"{gt_layout} units ({gt['unit'].iloc[0]})")
+    names = sub["layout"].iloc[0]
+    gt_names = _layout_of_unit(gt["unit"].iloc[0])
+    if gt_names != names:
+        raise SubmissionError(f"submission {root} uses {names} names but the ground truth has "
+                              f"{gt_names} units ({gt['unit'].iloc[0]})")
+    year = _checked_year(layout, names, "evaluate_submission") if layout is not None \
+        else gt.attrs.get("layout", names)
+    if year in FIRST_SHOT_LAYOUTS and set(gt["unit"]) != {"section_00"}:
+        raise SubmissionError(f"{year} has one section, section_00, per machine type; the ground truth has "
+                              f"{sorted(set(gt['unit']))}")
+
     sub_keys = set(zip(sub["machine_type"], sub["unit"]))
     gt_keys = set(zip(gt["machine_type"], gt["unit"]))
     for mt, unit in sorted(gt_keys - sub_keys):
@@ -575,11 +655,11 @@ def evaluate_submission(folder: str | os.PathLike[str], ground_truth: str | os.P
         raise SubmissionError(f"{root / r['score_file']}: clip {r['file']} belongs to {r['unit_gt']} in the ground "
                               f"truth, not {r['unit']}")
     merged = merged.drop(columns=["unit_gt", "_merge"])
-    scores = pd.DataFrame({"path": merged["file"], "layout": layout, "machine_type": merged["machine_type"],
+    scores = pd.DataFrame({"path": merged["file"], "layout": year, "machine_type": merged["machine_type"],
                            "unit": merged["unit"], "domain": merged["domain"], "label": merged["label"],
                            "score": merged["score"]})
     res = evaluate(scores, method=method if method is not None else root.name)
-    if layout == "dcase2022":
+    if year in SECTION_LAYOUTS:
         res = _add_decision_metrics(res, merged)
     else:
         res = res.assign(precision=np.nan, recall=np.nan, f1=np.nan)
@@ -594,15 +674,50 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
+def _evaluation_name(layout: str, unit: str, n: int) -> str:
+    """The evaluation-set name of the ``n``-th hidden test clip of ``unit``."""
+    if layout == "dcase2020":
+        return f"{unit}_{n:08d}.wav"
+    return f"{unit}_test_{n:04d}.wav" if layout == "dcase2022" else f"{unit}_{n:04d}.wav"
+
+
+def _hide_type(mt: str, g: pd.DataFrame, src: Path, dst: Path, rng: np.random.Generator) -> list[dict]:
+    """Copy one machine type for :func:`hide_labels`; its ground-truth rows."""
+    (dst / "train").mkdir(parents=True)
+    (dst / "test").mkdir(parents=True)
+    train = g[g["split"] == "train"]
+    for p, extra in zip(train["path"], train["supplemental"]):
+        folder = dst / ("supplemental" if extra else "train")
+        folder.mkdir(exist_ok=True)
+        _link_or_copy(Path(p), folder / Path(p).name)
+    train_names = {Path(p).name for p in train["path"]}
+    rows = []
+    for unit, t in g[g["split"] == "test"].groupby("unit", sort=True):
+        t = t.iloc[rng.permutation(len(t))]
+        for n, (_, r) in enumerate(t.iterrows()):
+            name = _evaluation_name(r["layout"], unit, n)
+            shutil.copyfile(r["path"], dst / "test" / name)
+            rows.append({"machine_type": mt, "file": name, "unit": unit, "domain": r["domain"], "label": r["label"],
+                         "original": f"{mt}/test/{Path(r['path']).name}", "layout": r["layout"]})
+    for table in sorted(src.glob("attributes_*.csv")):
+        attrs = pd.read_csv(table, dtype=str, keep_default_na=False)
+        col = next((c for c in attrs.columns if c.strip().lower() in ("file_name", "filename")), None)
+        if col is not None:
+            keep = attrs[col].map(lambda s: Path(s.replace("\\", "/")).name in train_names)
+            attrs[keep].to_csv(dst / table.name, index=False)
+    return rows
+
+
 def hide_labels(root: str | os.PathLike[str], out_root: str | os.PathLike[str],
                 ground_truth: str | os.PathLike[str] | None = None, seed: int = 0,
-                overwrite: bool = False) -> Path:
+                overwrite: bool = False, layout: str | None = None) -> Path:
     """Make an evaluation-style copy of a labelled DCASE data set and write its ground truth apart.
 
     For a small challenge in a course (``book/course/capstone.md``): students get ``out_root``, the
     teacher keeps the ground truth and runs :func:`evaluate_submission`. Training clips keep their
     names (hard-linked where possible, else copied). Test clips are copied under evaluation-set names
-    without domain or label (``section_XX_test_NNNN.wav`` / ``id_XX_NNNNNNNN.wav``), numbered and
+    without domain or label (``id_XX_NNNNNNNN.wav``; ``section_XX_test_NNNN.wav`` for 2021 / 2022,
+    ``section_XX_NNNN.wav`` for 2023+; ``supplemental/`` clips stay as they are), numbered and
     copied in a seeded random order per machine type and unit. ``attributes_XX.csv`` tables keep
     their training rows only; ``manifest.csv`` and ``SYNTH_INFO.json`` are not copied. The tree is
     built in a temporary sibling folder and renamed into place.
@@ -612,9 +727,10 @@ def hide_labels(root: str | os.PathLike[str], out_root: str | os.PathLike[str],
         out_root: the copy for the students; refused when non-empty unless ``overwrite``.
         ground_truth: where the ground truth goes (default ``<out_root>_ground_truth.csv``, next to,
             not inside, ``out_root``); columns ``machine_type, file, unit, domain, label, original``
-            (``original`` = ``<type>/test/<original name>``).
+            (``original`` = ``<type>/test/<original name>``) and ``layout``.
         seed: seed of the test clips' order.
         overwrite: replace a non-empty ``out_root`` and an existing ground-truth file.
+        layout: the year, passed to :func:`asdlib.data.index` (None: told from the data).
 
     Returns:
         path: the ground-truth file.
@@ -632,7 +748,7 @@ def hide_labels(root: str | os.PathLike[str], out_root: str | os.PathLike[str],
         raise FileExistsError(f"{out} exists and is not empty; pass overwrite=True to replace it")
     if gt_path.exists() and not overwrite:
         raise FileExistsError(f"{gt_path} exists; pass overwrite=True to replace it")
-    df = index(src_root)
+    df = index(src_root, layout=layout)
     unlabelled = df[(df["split"] == "test") & df["label"].isna()]
     if len(unlabelled):
         raise ValueError(f"{src_root} already has test clips without labels (e.g. {unlabelled['path'].iloc[0]}); "
@@ -644,26 +760,8 @@ def hide_labels(root: str | os.PathLike[str], out_root: str | os.PathLike[str],
     rows = []
     try:
         for mt, g in df.groupby("machine_type", sort=True):
-            (tmp / mt / "train").mkdir(parents=True)
-            (tmp / mt / "test").mkdir(parents=True)
-            train_names = set()
-            for p in g.loc[g["split"] == "train", "path"]:
-                _link_or_copy(Path(p), tmp / mt / "train" / Path(p).name)
-                train_names.add(Path(p).name)
-            for unit, t in g[g["split"] == "test"].groupby("unit", sort=True):
-                t = t.iloc[rng.permutation(len(t))]
-                for n, (_, r) in enumerate(t.iterrows()):
-                    name = f"{unit}_test_{n:04d}.wav" if r["layout"] == "dcase2022" else f"{unit}_{n:08d}.wav"
-                    shutil.copyfile(r["path"], tmp / mt / "test" / name)
-                    rows.append({"machine_type": mt, "file": name, "unit": unit, "domain": r["domain"],
-                                 "label": r["label"], "original": f"{mt}/test/{Path(r['path']).name}"})
-            for table in sorted((src_root / mt).glob("attributes_*.csv")):
-                attrs = pd.read_csv(table, dtype=str, keep_default_na=False)
-                col = next((c for c in attrs.columns if c.strip().lower() in ("file_name", "filename")), None)
-                if col is not None:
-                    keep = attrs[col].map(lambda s: Path(s.replace("\\", "/")).name in train_names)
-                    attrs[keep].to_csv(tmp / mt / table.name, index=False)
-        gt = pd.DataFrame(rows, columns=GROUND_TRUTH_COLUMNS + ["original"]).sort_values(
+            rows.extend(_hide_type(mt, g, src_root / mt, tmp / mt, rng))
+        gt = pd.DataFrame(rows, columns=GROUND_TRUTH_COLUMNS + ["original", "layout"]).sort_values(
             ["machine_type", "unit", "file"], kind="stable")
         with atomic_path(gt_path) as gt_tmp:  # the list replaces the old one only once the folder is in place
             gt.to_csv(gt_tmp, index=False)

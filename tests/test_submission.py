@@ -205,7 +205,7 @@ def test_cli_evaluate_submission(tmp_path, capsys):
      r"line 1: expected 2 columns"),
     (lambda d: (d / "results.csv").write_text("x\n"), r"results.csv: unexpected file in the submission folder"),
     (lambda d: (d / "anomaly_score_fan_id_00.csv").write_text("id_00_00000000.wav,1\n"),
-     r"mixes DCASE 2020 names \(anomaly_score_fan_id_00.csv\) and DCASE 2021/2022 names"),
+     r"mixes DCASE 2020 names \(anomaly_score_fan_id_00.csv\) and DCASE 2021-2026 names"),
 ])
 def test_submission_errors_name_the_file(tmp_path, breakage, message):
     out = _submission(tmp_path)
