@@ -37,7 +37,7 @@ synth-dcase2022  ae              30      epoch 10   yes    error 55.5 8.55 6.63 
 ===============  ==============  ======  =========  =====  ===============================================
 
 The autoencoder reaches its plateau at epoch 10 by this rule (its error still falls slowly, 6.5
-to 5.7 from epoch 10 to 39); the store trains it for 10 epochs (0-9), one short of it. The
+to 5.7 from epoch 10 to 39); the store trains it for 11 epochs (0-10), up to its plateau. The
 contrastive encoders' margin is still rising, faster at the end than at the start (0.054 at
 epoch 39 for ``contrastive``): on the synthetic data the store's 10-epoch encoders are far from
 trained. Training every synthetic experiment's encoders past 40 epochs would take over 2 h of
