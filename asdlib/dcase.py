@@ -1,7 +1,7 @@
 """The DCASE Task 2 vocabulary: layouts, machine types, unit names and the shared epsilon.
 
 Explained in chapter 1 (``book/01_listening.ipynb``), ``ARCHITECTURE.md`` and the appendix
-``book/appendix_new_layouts.ipynb``. Every module that needs a layout name, the machine types of
+``book/appendix/new_layouts.ipynb``. Every module that needs a layout name, the machine types of
 a challenge year or the epsilon of the DCASE formulas imports it from here.
 """
 from __future__ import annotations

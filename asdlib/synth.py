@@ -1,16 +1,17 @@
-"""Synthetic machine sounds in the exact DCASE 2020 / DCASE 2022 Task 2 layouts.
+"""Synthetic machine sounds in the exact DCASE Task 2 layouts (2020, 2022, 2023-2025, 2026 stand-in).
 
 Explained in chapter 1, `book/01_listening.ipynb` (the sound models, listening) and chapter 2,
-`book/02_where_anomalies_live.ipynb` (the anomaly kinds and their frequency bands). Every sound
-model, anomaly kind and scale is documented in `docs/synthetic_data.md`.
+`book/02_where_anomalies_live.ipynb` (the anomaly kinds and their frequency bands); every sound
+model, anomaly kind, layout and scale is documented in `docs/synthetic_data.md`.
 
-Each machine type has a seeded "product model"; each machine ID (2020) or section (2022) is a
-copy of it within small tolerances (2022 sections also differ by their attributes); each clip
-varies in load, microphone placement and gain, over factory background noise. About half of the
-anomaly kinds of each type are low-frequency (< ~1 kHz), half high-frequency (> ~2 kHz); the
-manifest records the kind, band and severity of every anomalous clip. Every clip is seeded from
-``(seed, layout, type, unit, domain, split, label, index)``, so the same seed gives
-byte-identical files whatever ``workers`` is.
+Each machine type has a seeded "product model"; each machine ID (2020) or section (2022+) is a
+copy of it within small tolerances (sections also differ by their attributes); each clip varies
+in load, microphone placement and gain, over factory background noise. Half of the anomaly kinds
+of each type are low-frequency (< ~1 kHz), half high-frequency (> ~2 kHz); the manifest records
+the kind, band and severity of every anomalous clip. The first-shot layouts have one section per
+type, DCASE 2025 adds ``supplemental/`` clips, the DCASE 2026 stand-in a far-microphone channel.
+Every clip is seeded from ``(seed, layout, type, unit, domain, split, label, index)``, so the
+same seed gives byte-identical files whatever ``workers`` is.
 """
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ import soundfile as sf
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import oaconvolve
 
-from .data import format_attributes
-from .dcase import LAYOUTS, MACHINE_TYPES, check_layout
+from .data import NO_ATTRIBUTE, SUPPLEMENTAL, format_attributes
+from .dcase import FIRST_SHOT_LAYOUTS, LAYOUTS, MACHINE_TYPES, SECTION_LAYOUTS, check_layout
 from .files import locked, replace_tree
 from .settings import SYNTH_SCALES
 
@@ -53,10 +54,33 @@ DCASE2020_IDS: dict[str, list[str]] = {
 }
 DCASE2022_SECTIONS = ["section_00", "section_01", "section_02"]
 
+#: The machine types of each synthetic layout: those of :data:`asdlib.dcase.MACHINE_TYPES`, except
+#: the DCASE 2026 stand-in, which uses the 2025 types (the real 2026 types are not confirmed here).
+SYNTH_TYPES: dict[str, tuple[str, ...]] = {**MACHINE_TYPES, "dcase2026": MACHINE_TYPES["dcase2025"]}
+#: Layouts with one ``section_00`` per machine type and an ``attributes_00.csv`` per type.
+ONE_SECTION_LAYOUTS: tuple[str, ...] = (*FIRST_SHOT_LAYOUTS, "dcase2026")
+#: Types whose file names end in ``noAttribute`` (attributes hidden; the manifest keeps them), as in
+#: the real development sets: none in 2023, three types in 2024 and 2025; the 2026 stand-in as 2025.
+NO_ATTRIBUTE_TYPES: dict[str, tuple[str, ...]] = {
+    "dcase2023": (), "dcase2024": ("gearbox", "slider", "ToyTrain"),
+    "dcase2025": ("bearing", "slider", "ToyTrain"), "dcase2026": ("bearing", "slider", "ToyTrain"),
+}
+#: Layouts with a ``<type>/supplemental/`` folder (DCASE 2025).
+SUPPLEMENTAL_LAYOUTS: tuple[str, ...] = ("dcase2025",)
+#: What the supplemental clips of a type hold: the clean machine sound or the background noise only.
+SUPPLEMENTAL_CONTENT: dict[str, str] = {mt: ("machine", "noise")[i % 2]
+                                        for i, mt in enumerate(MACHINE_TYPES["dcase2025"])}
+#: Layouts whose clips have two channels: 0 the near microphone, 1 the far one (DCASE 2026).
+TWO_CHANNEL_LAYOUTS: tuple[str, ...] = ("dcase2026",)
+
 
 @dataclass(frozen=True)
 class ScaleSpec:
-    """Clip counts of one scale (per machine ID in 2020, per section and domain in 2022)."""
+    """Clip counts of one scale (per machine ID in 2020, per section and domain in 2022).
+
+    The 2022 counts also size the 2023-2026 layouts, whose one section per type has the same
+    source / target training and per-domain test counts (``full``: 990 + 10, 50 + 50 as the real data).
+    """
 
     duration: float
     n_units_2020: int | None  # None = all development IDs
@@ -83,6 +107,8 @@ _SCALES: dict[str, ScaleSpec] = {
     "curve": ScaleSpec(10.0, 3, 256, 250, 250, 256, 10, 50, 50),
     "full": ScaleSpec(10.0, None, 1000, 150, 150, 990, 10, 50, 50, toycar_duration_2020=11.0),
 }
+#: DCASE 2025 supplemental clips per machine type at each scale (a custom scale: its target training count).
+_SUPPLEMENTAL_CLIPS: dict[ScaleSpec, int] = {_SCALES["tiny"]: 2, _SCALES["full"]: 100}
 
 _ROTATING = ("fan", "pump", "bearing", "gearbox", "ToyCar", "ToyTrain")
 
@@ -254,7 +280,7 @@ class UnitParams:
 
 
 def _attributes_for(machine_type: str, section: str, domain: str, seed: int) -> tuple[dict[str, str], dict[str, int]]:
-    """Attribute values (and their value indices) of a 2022 section and domain."""
+    """Attribute values (and their value indices) of a section (2022+) and domain."""
     spec = _ATTRS[machine_type]
     sec = int(section.split("_")[1])
     rng = _rng(seed, "attrs", machine_type, section)
@@ -365,15 +391,15 @@ def unit_params(machine_type: str, unit: str, seed: int = 0, layout: str = "dcas
     """Draw the stable parameters of one machine ID / section (and domain for 2022).
 
     The units of one machine type are copies of one product model that differ by small
-    manufacturing and installation tolerances (``_UNIT_TOL`` x :data:`UNIT_SPREAD`); 2022 sections
-    also differ by their attribute values. Explained in chapter 1.
+    manufacturing and installation tolerances (``_UNIT_TOL`` x :data:`UNIT_SPREAD`); sections
+    (2022+) also differ by their attribute values. Explained in chapter 1.
 
     Args:
-        machine_type: a machine type of ``layout``.
-        unit: ``id_XX`` (2020) or ``section_XX`` (2022).
+        machine_type: a machine type of ``layout`` (:data:`SYNTH_TYPES`).
+        unit: ``id_XX`` (2020) or ``section_XX`` (2022+).
         seed: the data set's seed.
-        layout: ``dcase2020`` or ``dcase2022``.
-        domain: ``source`` or ``target`` (2022).
+        layout: one of :data:`asdlib.dcase.LAYOUTS`.
+        domain: ``source`` or ``target`` (2022+).
 
     Returns:
         params: the unit's :class:`UnitParams` (frequencies in Hz, levels in dB).
@@ -409,7 +435,7 @@ def unit_params(machine_type: str, unit: str, seed: int = 0, layout: str = "dcas
     snr_c = p.snr_db[0] + float(rng.normal(0, tol["snr_db"]))
     p.snr_db = (snr_c - _CLIP_VAR["snr_half"], snr_c + _CLIP_VAR["snr_half"])
     p.level *= float(10 ** (rng.normal(0, tol["level_db"]) / 20))
-    if layout == "dcase2022":
+    if layout in SECTION_LAYOUTS:
         attrs, idx = _attributes_for(mt, unit, domain, seed)
         p.attributes = attrs
         _apply_attributes(p, idx, seed)
@@ -884,15 +910,22 @@ def _background(ctx: _Ctx) -> np.ndarray:
     return _unit(x)
 
 
-def _render(machine_type: str, p: UnitParams, rng: np.random.Generator, anomaly: str | Mapping[str, Any] | None,
-            duration: float, sr: int) -> tuple[np.ndarray, dict[str, Any]]:
-    """Render one clip; returns the float32 signal and its metadata (kind, severity, SNR)."""
-    if machine_type != p.machine_type:
-        raise ValueError(f"unit_params are for {p.machine_type!r}, not {machine_type!r}")
-    if duration <= 0:
-        raise ValueError(f"duration must be positive, got {duration}")
-    if sr != SR:
-        raise ValueError(f"sr must be {SR} (the sound models are built for 16 kHz), got {sr}")
+@dataclass
+class _Parts:
+    """One clip before mixing (see `_render_parts`): machine sound with the anomaly, background, gain."""
+
+    machine: np.ndarray
+    bg: np.ndarray  # the background at the clip's SNR
+    gain: float  # output gain: the machine part's RMS to the unit's level
+    m_rms: float  # RMS of the normal machine part
+    snr: float
+    ctx: _Ctx
+    info: dict[str, Any]
+
+
+def _anomaly_of(machine_type: str, rng: np.random.Generator,
+                anomaly: str | Mapping[str, Any] | None) -> tuple[str | None, float | None]:
+    """The checked kind and severity of ``anomaly`` (see `synth_clip`); a missing severity is drawn from ``rng``."""
     kind, severity = None, None
     if anomaly is not None:
         if isinstance(anomaly, str):
@@ -907,6 +940,19 @@ def _render(machine_type: str, p: UnitParams, rng: np.random.Generator, anomaly:
             severity = float(rng.uniform(0, 1))
         if not 0.0 <= float(severity) <= 1.0:
             raise ValueError(f"anomaly severity must be in [0, 1], got {severity}")
+    return kind, severity
+
+
+def _render_parts(machine_type: str, p: UnitParams, rng: np.random.Generator,
+                  anomaly: str | Mapping[str, Any] | None, duration: float, sr: int) -> _Parts:
+    """Render the parts of one clip: the machine sound (with the anomaly) and the background."""
+    if machine_type != p.machine_type:
+        raise ValueError(f"unit_params are for {p.machine_type!r}, not {machine_type!r}")
+    if duration <= 0:
+        raise ValueError(f"duration must be positive, got {duration}")
+    if sr != SR:
+        raise ValueError(f"sr must be {SR} (the sound models are built for 16 kHz), got {sr}")
+    kind, severity = _anomaly_of(machine_type, rng, anomaly)
     n = int(round(duration * sr))
     effect = 0.0
     if kind is not None:
@@ -922,8 +968,117 @@ def _render(machine_type: str, p: UnitParams, rng: np.random.Generator, anomaly:
     snr = float(rng.uniform(*p.snr_db))
     bg = _background(ctx) * m_rms * 10 ** (-snr / 20)
     gain = p.level / m_rms
-    y = np.clip((machine + bg) * gain, -1.0, 1.0).astype(np.float32)
-    return y, {"anomaly_kind": kind or "", "severity": float(severity) if kind else 0.0, "snr_db": snr}
+    info = {"anomaly_kind": kind or "", "severity": float(severity) if kind else 0.0, "snr_db": snr}
+    return _Parts(machine, bg, gain, m_rms, snr, ctx, info)
+
+
+def _render(machine_type: str, p: UnitParams, rng: np.random.Generator, anomaly: str | Mapping[str, Any] | None,
+            duration: float, sr: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """Render one clip; returns the float32 signal and its metadata (kind, severity, SNR)."""
+    q = _render_parts(machine_type, p, rng, anomaly, duration, sr)
+    y = np.clip((q.machine + q.bg) * q.gain, -1.0, 1.0).astype(np.float32)
+    return y, q.info
+
+
+def _render_supplemental(content: str, machine_type: str, p: UnitParams, rng: np.random.Generator,
+                         duration: float, sr: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """A DCASE 2025 supplemental clip: the normal machine sound alone (``machine``) or its background (``noise``)."""
+    q = _render_parts(machine_type, p, rng, None, duration, sr)
+    part = q.machine if content == "machine" else q.bg
+    y = np.clip(part * q.gain, -1.0, 1.0).astype(np.float32)
+    return y, {"anomaly_kind": "", "severity": 0.0, "snr_db": float("nan")}
+
+
+# --------------------------------------------------------------------------- DCASE 2026: two microphones
+@dataclass(frozen=True)
+class FarMic:
+    """Where the far microphone of a DCASE 2026 stand-in section is, and how it hears the machine.
+
+    Drawn once per section by :func:`far_mic`; used by :func:`synth_clip_two_channel`.
+    """
+
+    delay_ms: float  # extra path from the machine: 2-6 ms (0.7-2 m)
+    atten_db: float  # its direct sound is 4-8 dB weaker than at the near microphone
+    lowpass_hz: float  # corner (-6 dB, then -12 dB/octave) of the far path's high-frequency loss
+    rt60_s: float  # reverberation time of the room tail
+    drr_db: float  # direct-to-reverberant energy ratio of the far path
+    noise_db: float  # its background level re the near microphone's
+    room_seed: int  # seed of the room tail (an exponentially decaying noise)
+
+
+def far_mic(machine_type: str, unit: str = "section_00", seed: int = 0, layout: str = "dcase2026") -> FarMic:
+    """The far microphone of one section (stable for every clip of it). Explained in docs/synthetic_data.md.
+
+    Args:
+        machine_type: the section's machine type.
+        unit: the section.
+        seed: the data set's seed.
+        layout: the layout (seeds the draw).
+
+    Returns:
+        far: delay 2-6 ms, attenuation 4-8 dB, low-pass corner 1.5-3 kHz, reverberation time
+            0.15-0.4 s, direct-to-reverberant ratio +2 to +8 dB, background 0-3 dB louder.
+    """
+    rng = _rng(seed, layout, machine_type, unit, "far-mic")
+    return FarMic(delay_ms=float(rng.uniform(2.0, 6.0)), atten_db=float(rng.uniform(4.0, 8.0)),
+                  lowpass_hz=float(rng.uniform(1500.0, 3000.0)), rt60_s=float(rng.uniform(0.15, 0.4)),
+                  drr_db=float(rng.uniform(2.0, 8.0)), noise_db=float(rng.uniform(0.0, 3.0)),
+                  room_seed=int(rng.integers(0, 2 ** 31)))
+
+
+def _far_path(x: np.ndarray, bg: np.ndarray, sr: int, far: FarMic) -> np.ndarray:
+    """The far channel: machine sound ``x`` delayed, with a room tail, weaker, plus ``bg``; all low-passed.
+
+    One circular FFT filter (the delay and the room tail wrap around the clip).
+    """
+    n = len(x)
+    f = _freqs(n, sr)
+    length = min(n, int(far.rt60_s * sr))
+    t = np.arange(length) / sr
+    tail = _rng(far.room_seed, "room").standard_normal(length) * np.exp(-6.91 * t / far.rt60_s)
+    tail[:int(0.002 * sr)] = 0.0  # the first reflections arrive 2 ms after the direct sound
+    tail *= np.sqrt(10 ** (-far.drr_db / 10) / np.sum(tail ** 2))
+    h = (1.0 + scipy.fft.rfft(tail, n)) * np.exp(-2j * np.pi * f * (far.delay_ms / 1000)) * 10 ** (-far.atten_db / 20)
+    lowpass = 1.0 / (1.0 + (f / far.lowpass_hz) ** 2)  # zero-phase: the delay stays that of the path
+    return scipy.fft.irfft((scipy.fft.rfft(x) * h + scipy.fft.rfft(bg)) * lowpass, n)
+
+
+def _render_two_channel(machine_type: str, p: UnitParams, rng: np.random.Generator,
+                        anomaly: str | Mapping[str, Any] | None, duration: float, sr: int, far: FarMic,
+                        far_rng: np.random.Generator | None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Channel 0 as `_render`, channel 1 the far path of the same machine sound over its own background."""
+    q = _render_parts(machine_type, p, rng, anomaly, duration, sr)
+    near = np.clip((q.machine + q.bg) * q.gain, -1.0, 1.0)
+    if far_rng is None:
+        far_rng = np.random.default_rng(int(rng.integers(0, 2 ** 63)))
+    far_ctx = _Ctx(n=q.ctx.n, sr=sr, rng=far_rng, p=q.ctx.p, kind=None, effect=0.0)
+    bg_far = _background(far_ctx) * q.m_rms * 10 ** ((far.noise_db - q.snr) / 20)
+    far_y = np.clip(_far_path(q.machine, bg_far, sr, far) * q.gain, -1.0, 1.0)
+    return np.stack([near, far_y]).astype(np.float32), q.info
+
+
+def synth_clip_two_channel(machine_type: str, unit_params: UnitParams, rng: np.random.Generator, far: FarMic,
+                           anomaly: str | Mapping[str, Any] | None = None, duration: float = 10.0, sr: int = SR,
+                           far_rng: np.random.Generator | None = None) -> np.ndarray:
+    """A two-channel clip (DCASE 2026 stand-in): near and far microphone. Explained in docs/synthetic_data.md.
+
+    Channel 0 is :func:`synth_clip` of the same arguments; channel 1 hears the same machine sound
+    (anomaly included) through :class:`FarMic` over a background of its own, so its SNR is lower.
+
+    Args:
+        machine_type: the machine type of ``unit_params``.
+        unit_params: from :func:`unit_params`.
+        rng: the clip's random generator.
+        far: from :func:`far_mic`.
+        anomaly: as in :func:`synth_clip`.
+        duration: length in seconds.
+        sr: sample rate in Hz.
+        far_rng: the far background's generator (None: drawn from ``rng`` after channel 0).
+
+    Returns:
+        x: float32 ``[2, round(duration * sr)]`` in [-1, 1].
+    """
+    return _render_two_channel(machine_type, unit_params, rng, anomaly, duration, sr, far, far_rng)[0]
 
 
 def synth_clip(machine_type: str, unit_params: UnitParams, rng: np.random.Generator,
@@ -968,9 +1123,9 @@ def _check_layout(layout: str) -> None:
 
 def _check_types(layout: str, machines: Iterable[str]) -> list[str]:
     machines = list(machines)
-    bad = [m for m in machines if m not in MACHINE_TYPES[layout]]
+    bad = [m for m in machines if m not in SYNTH_TYPES[layout]]
     if bad:
-        raise ValueError(f"unknown machine type(s) {bad} for {layout}; choose from {list(MACHINE_TYPES[layout])}")
+        raise ValueError(f"unknown machine type(s) {bad} for {layout}; choose from {list(SYNTH_TYPES[layout])}")
     if not machines:
         raise ValueError("machines must name at least one machine type")
     return machines
@@ -980,7 +1135,7 @@ def _units(layout: str, machine_type: str, spec: ScaleSpec) -> list[str]:
     if layout == "dcase2020":
         ids = DCASE2020_IDS[machine_type]
         return ids if spec.n_units_2020 is None else ids[:spec.n_units_2020]
-    return list(DCASE2022_SECTIONS)
+    return ["section_00"] if layout in ONE_SECTION_LAYOUTS else list(DCASE2022_SECTIONS)
 
 
 def _kind_for(machine_type: str, unit_i: int, domain_i: int, index: int) -> str:
@@ -1005,15 +1160,32 @@ def _plan(layout: str, spec: ScaleSpec, machines: Sequence[str], seed: int) -> l
                         rel = f"{mt}/{split}/{label}_id_{num}_{i:08d}.wav"
                         out.append(_ClipSpec(layout, mt, unit, split, "source", label, i, dur, seed, kind, rel, ""))
             else:
-                for di, domain in enumerate(("source", "target")):
-                    attrs = format_attributes(_attributes_for(mt, unit, domain, seed)[0])
-                    n_train = spec.train_source_2022 if domain == "source" else spec.train_target_2022
-                    for split, label, count in (("train", "normal", n_train), ("test", "normal", spec.test_normal_2022),
-                                                ("test", "anomaly", spec.test_anomaly_2022)):
-                        for i in range(count):
-                            kind = _kind_for(mt, ui, di, i) if label == "anomaly" else None
-                            rel = f"{mt}/{split}/{unit}_{domain}_{split}_{label}_{i:04d}_{attrs}.wav"
-                            out.append(_ClipSpec(layout, mt, unit, split, domain, label, i, dur, seed, kind, rel, attrs))
+                out += _plan_section(layout, spec, mt, ui, unit, dur, seed)
+        if layout in SUPPLEMENTAL_LAYOUTS:
+            content = SUPPLEMENTAL_CONTENT[mt]
+            for i in range(_SUPPLEMENTAL_CLIPS.get(spec, max(1, spec.train_target_2022))):
+                rel = f"{mt}/{SUPPLEMENTAL}/section_00_{content}_{i:04d}.wav"
+                out.append(_ClipSpec(layout, mt, "section_00", SUPPLEMENTAL, "", "", i, dur, seed, None, rel, ""))
+    return out
+
+
+def _plan_section(layout: str, spec: ScaleSpec, mt: str, ui: int, unit: str, dur: float,
+                  seed: int) -> list[_ClipSpec]:
+    """The clips of one section (2022+): source and target training clips, then the test clips.
+
+    The manifest's ``attributes`` are the true ones, also where the name says ``noAttribute``.
+    """
+    out: list[_ClipSpec] = []
+    for di, domain in enumerate(("source", "target")):
+        attrs = format_attributes(_attributes_for(mt, unit, domain, seed)[0])
+        named = NO_ATTRIBUTE if mt in NO_ATTRIBUTE_TYPES.get(layout, ()) else attrs
+        n_train = spec.train_source_2022 if domain == "source" else spec.train_target_2022
+        for split, label, count in (("train", "normal", n_train), ("test", "normal", spec.test_normal_2022),
+                                    ("test", "anomaly", spec.test_anomaly_2022)):
+            for i in range(count):
+                kind = _kind_for(mt, ui, di, i) if label == "anomaly" else None
+                rel = f"{mt}/{split}/{unit}_{domain}_{split}_{label}_{i:04d}_{named}.wav"
+                out.append(_ClipSpec(layout, mt, unit, split, domain, label, i, dur, seed, kind, rel, attrs))
     return out
 
 
@@ -1022,7 +1194,7 @@ def plan_counts(layout: str = "dcase2020", scale: str | ScaleSpec = "book",
     """Clip counts that :func:`generate` would write; nothing is synthesised. Explained in chapter 1.
 
     Args:
-        layout: ``dcase2020`` or ``dcase2022``.
+        layout: one of :data:`asdlib.dcase.LAYOUTS`.
         scale: a scale name (:data:`SCALES`) or a :class:`ScaleSpec`.
         machines: machine types (None: all of the layout).
         seed: the data set's seed.
@@ -1032,7 +1204,7 @@ def plan_counts(layout: str = "dcase2020", scale: str | ScaleSpec = "book",
             ``duration`` (seconds per clip).
     """
     _check_layout(layout)
-    plan = _plan(layout, _resolve_scale(scale), _check_types(layout, MACHINE_TYPES[layout] if machines is None
+    plan = _plan(layout, _resolve_scale(scale), _check_types(layout, SYNTH_TYPES[layout] if machines is None
                                                              else machines), seed)
     df = pd.DataFrame([(c.machine_type, c.unit, c.domain, c.split, c.label, c.duration) for c in plan],
                       columns=["machine_type", "unit", "domain", "split", "label", "duration"])
@@ -1044,10 +1216,19 @@ _PARAM_CACHE: dict[tuple, UnitParams] = {}
 
 
 def _make_clip(c: _ClipSpec) -> tuple[np.ndarray, dict[str, Any]]:
-    key = (c.seed, c.layout, c.machine_type, c.unit, c.domain)
+    """The signal (``[n]``, or ``[2, n]`` in two-channel layouts) and metadata of one planned clip."""
+    domain = c.domain or "source"  # supplemental clips: the source domain's machine and site
+    key = (c.seed, c.layout, c.machine_type, c.unit, domain)
     if key not in _PARAM_CACHE:
-        _PARAM_CACHE[key] = unit_params(c.machine_type, c.unit, c.seed, c.layout, c.domain)
+        _PARAM_CACHE[key] = unit_params(c.machine_type, c.unit, c.seed, c.layout, domain)
     rng = _rng(c.seed, c.layout, c.machine_type, c.unit, c.domain, c.split, c.label, c.index)
+    if c.split == SUPPLEMENTAL:
+        return _render_supplemental(SUPPLEMENTAL_CONTENT[c.machine_type], c.machine_type, _PARAM_CACHE[key], rng,
+                                    c.duration, SR)
+    if c.layout in TWO_CHANNEL_LAYOUTS:
+        far_rng = _rng(c.seed, c.layout, c.machine_type, c.unit, c.domain, c.split, c.label, c.index, "far")
+        return _render_two_channel(c.machine_type, _PARAM_CACHE[key], rng, c.kind, c.duration, SR,
+                                   far_mic(c.machine_type, c.unit, c.seed, c.layout), far_rng)
     return _render(c.machine_type, _PARAM_CACHE[key], rng, c.kind, c.duration, SR)
 
 
@@ -1056,7 +1237,7 @@ def _write_clip(args: tuple[str, _ClipSpec]) -> dict[str, Any]:
     root, c = args
     y, info = _make_clip(c)
     pcm = np.round(y.astype(np.float64) * 32767.0).astype(np.int16)
-    sf.write(os.path.join(root, c.rel_path), pcm, SR, subtype="PCM_16", format="WAV")
+    sf.write(os.path.join(root, c.rel_path), pcm.T if pcm.ndim == 2 else pcm, SR, subtype="PCM_16", format="WAV")
     return info
 
 
@@ -1087,14 +1268,15 @@ def generate(out: str | os.PathLike, layout: str = "dcase2020", scale: str | Sca
              progress: bool = False, overwrite: bool = False) -> pd.DataFrame:
     """Generate a synthetic data set in the DCASE ``layout`` under ``out``. Explained in chapter 1.
 
-    Writes ``<out>/<type>/{train,test}/<DCASE name>.wav`` (16 kHz mono 16-bit PCM),
-    ``attributes_XX.csv`` per 2022 section, ``manifest.csv`` and ``SYNTH_INFO.json``. The tree is
+    Writes ``<out>/<type>/{train,test}/<DCASE name>.wav`` (16 kHz 16-bit PCM, mono; two channels,
+    near and far microphone, in ``dcase2026``), ``<type>/supplemental/`` clips in ``dcase2025``,
+    ``attributes_XX.csv`` per section (2022+), ``manifest.csv`` and ``SYNTH_INFO.json``. The tree is
     built in a temporary sibling folder and moved into place at the end, so an interrupted run never
-    leaves a complete-looking tree.
+    leaves a complete-looking tree. The layouts: docs/synthetic_data.md.
 
     Args:
         out: the data set's root folder.
-        layout: ``dcase2020`` or ``dcase2022``.
+        layout: one of :data:`asdlib.dcase.LAYOUTS`.
         scale: a scale name (:data:`SCALES`) or a :class:`ScaleSpec`.
         machines: machine types, a list or ``"fan,valve"`` (None: all of the layout).
         seed: non-negative seed; the same seed gives byte-identical files.
@@ -1104,13 +1286,15 @@ def generate(out: str | os.PathLike, layout: str = "dcase2020", scale: str | Sca
 
     Returns:
         manifest: one row per clip: ``path`` (relative), layout, machine type, unit, split, domain,
-            label, ``anomaly_kind``, ``anomaly_band``, ``band_hz``, ``severity``, ``snr_db``, attributes.
+            label, ``anomaly_kind``, ``anomaly_band``, ``band_hz``, ``severity``, ``snr_db`` (of the
+            near microphone), attributes (the true ones, also of ``noAttribute`` names); supplemental
+            clips have split ``supplemental``, no domain, label or SNR.
     """
     _check_layout(layout)
     spec = _resolve_scale(scale)
     if isinstance(machines, str):
         machines = [m for m in machines.split(",") if m]
-    machines = _check_types(layout, MACHINE_TYPES[layout] if machines is None else machines)
+    machines = _check_types(layout, SYNTH_TYPES[layout] if machines is None else machines)
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     seed = int(seed)
@@ -1138,22 +1322,37 @@ def generate(out: str | os.PathLike, layout: str = "dcase2020", scale: str | Sca
                 it = _progress(ex.map(_write_clip, jobs, chunksize=8), len(jobs), progress, layout)
                 rows = [_manifest_row(c, i) for c, i in zip(plan, it)]
         manifest = pd.DataFrame(rows)
-        if layout == "dcase2022":
-            _write_attribute_csvs(tmp, manifest)
+        if layout in SECTION_LAYOUTS:
+            _write_attribute_csvs(tmp, manifest, hidden=NO_ATTRIBUTE_TYPES.get(layout, ()))
         manifest.to_csv(tmp / "manifest.csv", index=False)
-        info = {"generator": "asdlib.synth", "generator_version": GENERATOR_VERSION, "layout": layout,
-                "scale": scale if isinstance(scale, str) else "custom", "seed": seed, "machines": machines,
-                "sample_rate": SR, "n_clips": len(manifest),
-                "counts": {mt: {f"{s}_{lab}": int(((g.split == s) & (g.label == lab)).sum())
-                                for s, lab in (("train", "normal"), ("test", "normal"), ("test", "anomaly"))}
-                           for mt, g in manifest.groupby("machine_type")},
-                "seconds": round(time.time() - t_start, 1)}
+        info = _synth_info(layout, scale, seed, machines, manifest)
+        info["seconds"] = round(time.time() - t_start, 1)
         (tmp / "SYNTH_INFO.json").write_text(json.dumps(info, indent=2))
         _move_into_place(tmp, out, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+def _synth_info(layout: str, scale: str | ScaleSpec, seed: int, machines: list[str],
+                manifest: pd.DataFrame) -> dict[str, Any]:
+    """The contents of ``SYNTH_INFO.json`` but its ``seconds``; 2023+ sets also name channels and hidden attributes."""
+    groups = (("train", "normal"), ("test", "normal"), ("test", "anomaly"))
+    counts = {mt: {f"{s}_{lab}": int(((g.split == s) & (g.label == lab)).sum()) for s, lab in groups}
+              for mt, g in manifest.groupby("machine_type")}
+    if layout in SUPPLEMENTAL_LAYOUTS:
+        for mt, g in manifest.groupby("machine_type"):
+            counts[mt][SUPPLEMENTAL] = int((g.split == SUPPLEMENTAL).sum())
+    info = {"generator": "asdlib.synth", "generator_version": GENERATOR_VERSION, "layout": layout,
+            "scale": scale if isinstance(scale, str) else "custom", "seed": seed, "machines": machines,
+            "sample_rate": SR, "n_clips": len(manifest), "counts": counts}
+    if layout in ONE_SECTION_LAYOUTS:
+        info["channels"] = 2 if layout in TWO_CHANNEL_LAYOUTS else 1
+        info["no_attribute_types"] = [mt for mt in machines if mt in NO_ATTRIBUTE_TYPES[layout]]
+        if layout in SUPPLEMENTAL_LAYOUTS:
+            info["supplemental_content"] = {mt: SUPPLEMENTAL_CONTENT[mt] for mt in machines}
+    return info
 
 
 def _progress(it: Iterable, total: int, show: bool, desc: str) -> Iterable:
@@ -1171,12 +1370,19 @@ def _move_into_place(tmp: Path, out: Path, overwrite: bool) -> None:
     replace_tree(tmp, out)
 
 
-def _write_attribute_csvs(root: Path, manifest: pd.DataFrame) -> None:
-    """``<type>/attributes_XX.csv`` per section: file_name + d1p, d1v, d2p, d2v, ... (as DCASE 2022)."""
-    for (mt, unit), g in manifest.groupby(["machine_type", "unit"], sort=True):
+def _write_attribute_csvs(root: Path, manifest: pd.DataFrame, hidden: Sequence[str] = ()) -> None:
+    """``<type>/attributes_XX.csv`` per section: file_name + d1p, d1v, d2p, d2v, ... (as DCASE 2022).
+
+    Args:
+        root: the data set's root.
+        manifest: its manifest (supplemental clips are left out of the tables).
+        hidden: ``noAttribute`` types, whose tables hold the ``file_name`` column only.
+    """
+    clips = manifest[manifest.split != SUPPLEMENTAL]
+    for (mt, unit), g in clips.groupby(["machine_type", "unit"], sort=True):
         rows = []
         for path, attrs in zip(g.path, g.attributes):
-            parts = attrs.split("_") if attrs else []
+            parts = attrs.split("_") if attrs and mt not in hidden else []
             row: dict[str, str] = {"file_name": path}
             for j in range(0, len(parts), 2):
                 row[f"d{j // 2 + 1}p"] = parts[j]
@@ -1190,7 +1396,7 @@ def default_root(layout: str, scale: str = "book", seed: int = 0) -> Path:
     """The cache folder of a synthetic set.
 
     Args:
-        layout: ``dcase2020`` or ``dcase2022``.
+        layout: one of :data:`asdlib.dcase.LAYOUTS`.
         scale: a scale name.
         seed: the data set's seed.
 
@@ -1216,7 +1422,7 @@ def ensure(layout: str, scale: str = "book", seed: int = 0, workers: int | None 
     place atomically).
 
     Args:
-        layout: ``dcase2020`` or ``dcase2022``.
+        layout: one of :data:`asdlib.dcase.LAYOUTS`.
         scale: a scale name.
         seed: the data set's seed.
         workers: worker processes for :func:`generate`.
@@ -1240,7 +1446,7 @@ def describe() -> pd.DataFrame:
     """Table of the sound model and the anomaly kinds of every machine type (shown in the book)."""
     rows = []
     for mt in SOUND_MODELS:
-        layouts = ",".join(lay for lay in LAYOUTS if mt in MACHINE_TYPES[lay])
+        layouts = ",".join(lay for lay in LAYOUTS if mt in SYNTH_TYPES[lay])
         for kind, meta in ANOMALY_KINDS[mt].items():
             lo, hi = _severity_range(mt, kind)
             unit = "relative speed" if kind in ("speed_change", "belt_slip") else "dB re machine"
