@@ -1,25 +1,27 @@
-"""Zenodo downloaders for the DCASE 2020 and 2022 Task 2 data.
+"""Zenodo downloaders for the DCASE 2020 and 2022 to 2026 Task 2 data, and the 2022 evaluation ground truth.
 
 Explained in chapter 0 (``book/index.md``, "how to use this book"); used for the real-data runs
 of chapter 7, `book/07_dcase2020_results.ipynb`, and chapter 8, `book/08_dcase2022_results.ipynb`.
-What it knows of the data is in `RECORDS` (dataset -> part -> Zenodo record, file-name pattern,
-machine types) and `KNOWN_MD5` (a checksum missing there is read from the Zenodo records API).
+The data it knows: `RECORDS` (dataset -> part -> Zenodo record, file names, machine types),
+`KNOWN_MD5` (else the Zenodo records API), `GROUND_TRUTH` (:func:`ground_truth`). A type is
+present only when its marker file exists (written after its tree is in place). On disk (``out``:
+``$ASD_DATA_DIR``, else ``~/asd-data``; ``<zip>`` gains a ``<dataset>-`` prefix where years share it)::
 
-Layout on disk (``out`` defaults to ``$ASD_DATA_DIR`` or ``~/asd-data``)::
-
-    <out>/.downloads/<name>.part, <name>.lock     partial download (resumed) and its lock
+    <out>/.downloads/<zip>.part, <zip>.lock       partial download (resumed) and its lock
     <out>/<dataset>/<type>/{train,test} + .complete               part "dev"
     <out>/<dataset>-eval/<type>/train   + .complete-additional    part "additional"
     <out>/<dataset>-eval/<type>/test    + .complete-eval          part "eval"
-
-A type is present only when its marker file exists (written after its tree is in place).
+    <out>/<dataset>-eval/ground_truth.csv                         :func:`ground_truth`
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import http.client
+import importlib.resources
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -28,6 +30,7 @@ import urllib.error
 import urllib.request
 import warnings
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -36,8 +39,8 @@ from typing import TypeVar
 from tqdm.auto import tqdm
 
 from .dcase import MACHINE_TYPES
-from .files import locked, write_text_atomic
-from .settings import DEFAULT_ZENODO_URL, data_dir, zenodo_url
+from .files import atomic_path, locked, write_text_atomic
+from .settings import DEFAULT_ZENODO_URL, data_dir, github_raw_url, zenodo_url
 
 __all__ = [
     "RECORDS",
@@ -57,6 +60,11 @@ __all__ = [
     "fetch_md5",
     "file_lock",
     "download",
+    "GROUND_TRUTH",
+    "GroundTruthSource",
+    "GroundTruthError",
+    "ground_truth_url",
+    "ground_truth",
 ]
 
 DEFAULT_BASE_URL = DEFAULT_ZENODO_URL
@@ -65,6 +73,16 @@ CHUNK = 1 << 20
 
 _MIMII_TOY_2020 = MACHINE_TYPES["dcase2020"]
 _TYPES_2022 = MACHINE_TYPES["dcase2022"]
+# Evaluation-set machine types (asdlib.dcase lists the development sets), in the order of the
+# official evaluators' tables; 2026's development set is not in asdlib.dcase yet.
+_EVAL_2023 = ("bandsaw", "grinder", "shaker", "ToyDrone", "ToyNscale", "ToyTank", "Vacuum")
+_EVAL_2024 = ("3DPrinter", "AirCompressor", "BrushlessMotor", "HairDryer", "HoveringDrone",
+              "RoboticArm", "Scanner", "ToothBrush", "ToyCircuit")
+_EVAL_2025 = ("AutoTrash", "HomeCamera", "ToyPet", "ToyRCCar", "BandSealer", "CoffeeGrinder",
+              "Polisher", "ScrewFeeder")
+_DEV_2026 = MACHINE_TYPES["dcase2026"] or (
+    "ToyCar", "ToyCarEmu", "bearingEmu", "fan", "gearboxEmu", "sliderEmu", "valveEmu")
+_EVAL_2026 = ("ToyDrone", "ToothBrush", "SewingMachine", "BlowerDustCollector", "Sander")
 
 
 @dataclass(frozen=True)
@@ -75,11 +93,32 @@ class ZenodoPart:
     pattern: str  # file name, "{machine}" is replaced by the machine type
     machines: tuple[str, ...]
     splits: tuple[str, ...]  # sub-folders each zip must provide under <type>/
+    renamed: tuple[tuple[str, str], ...] = ()  # (machine, file name) where a zip was re-issued
+
+    def file(self, machine: str) -> str:
+        """The zip's file name on Zenodo for ``machine``."""
+        return dict(self.renamed).get(machine) or self.pattern.format(machine=machine)
 
 
-# File names checked against the official download scripts of the DCASE baselines
-# (nttcslab/dcase2023_task2_baseline_ae tools/data_download_2020.sh and the DCASE 2022
-# download script of TakuyaFujimura/dcase-asd-toolkit).
+_FIRST_SHOT = ("train", "test")
+# Where each fact was checked (records, file names, machine types):
+# - 2020, 2022: the official baseline's download lists (nttcslab/dcase2023_task2_baseline_ae,
+#   datasets/download_path_legacy.yaml, tools/data_download_2020.sh) and the DCASE 2022 download
+#   script of TakuyaFujimura/dcase-asd-toolkit (jobs/download/base/dcase2022.sh).
+# - 2023, 2024: datasets/download_path_2023.yaml / _2024.yaml and datasets/machine_type_*_{dev,eval}.yaml
+#   of the official baseline, the same records in ASDKit's jobs/download/base/dcase2023.sh /
+#   dcase2024.sh and data/machines.json, and the evaluation records named in the READMEs of
+#   nttcslab/dcase2023_task2_evaluator (7860847) and nttcslab/dcase2024_task2_evaluator (11363076),
+#   whose ground_truth_data/ lists the evaluation types. 2024: 3DPrinter and RoboticArm were
+#   re-issued as *_train_r2.zip (baseline README; record 11259435 replaced 11183284).
+# - 2025: datasets/download_path_2025.yaml / machine_type_2025_*.yaml of the official baseline, its
+#   README (supplemental/ in the additional training zips; public loaders find one in the
+#   development zips too: it is kept, not required) and the README of
+#   nttcslab/dcase2025_task2_evaluator (evaluation record 15519362).
+# - 2026: datasets/download_path_2026.yaml / machine_type_2026_*.yaml of the official baseline
+#   (dev_ToyCar.zip re-issued as dev_ToyCar_r2.zip) and the Zenodo page of record 20437238 ("DCASE
+#   2026 Challenge Task 2 Evaluation Dataset", its five types); the evaluation zip names
+#   eval_data_<type>_test.zip come from public download scripts only (not yet the baseline's).
 RECORDS: dict[str, dict[str, ZenodoPart]] = {
     "dcase2020": {
         "dev": ZenodoPart(3678171, "dev_data_{machine}.zip", _MIMII_TOY_2020, ("train", "test")),
@@ -91,12 +130,35 @@ RECORDS: dict[str, dict[str, ZenodoPart]] = {
         "additional": ZenodoPart(6462969, "eval_data_{machine}_train.zip", _TYPES_2022, ("train",)),
         "eval": ZenodoPart(6586456, "eval_data_{machine}_test.zip", _TYPES_2022, ("test",)),
     },
+    "dcase2023": {
+        "dev": ZenodoPart(7882613, "dev_{machine}.zip", MACHINE_TYPES["dcase2023"], _FIRST_SHOT),
+        "additional": ZenodoPart(7830345, "eval_data_{machine}_train.zip", _EVAL_2023, ("train",)),
+        "eval": ZenodoPart(7860847, "eval_data_{machine}_test.zip", _EVAL_2023, ("test",)),
+    },
+    "dcase2024": {
+        "dev": ZenodoPart(10902294, "dev_{machine}.zip", MACHINE_TYPES["dcase2024"], _FIRST_SHOT),
+        "additional": ZenodoPart(11259435, "eval_data_{machine}_train.zip", _EVAL_2024, ("train",),
+                                 (("3DPrinter", "eval_data_3DPrinter_train_r2.zip"),
+                                  ("RoboticArm", "eval_data_RoboticArm_train_r2.zip"))),
+        "eval": ZenodoPart(11363076, "eval_data_{machine}_test.zip", _EVAL_2024, ("test",)),
+    },
+    "dcase2025": {
+        "dev": ZenodoPart(15097779, "dev_{machine}.zip", MACHINE_TYPES["dcase2025"], _FIRST_SHOT),
+        "additional": ZenodoPart(15392814, "eval_data_{machine}_train.zip", _EVAL_2025, ("train",)),
+        "eval": ZenodoPart(15519362, "eval_data_{machine}_test.zip", _EVAL_2025, ("test",)),
+    },
+    "dcase2026": {
+        "dev": ZenodoPart(19336329, "dev_{machine}.zip", _DEV_2026, _FIRST_SHOT,
+                          (("ToyCar", "dev_ToyCar_r2.zip"),)),
+        "additional": ZenodoPart(20151556, "eval_data_{machine}_train.zip", _EVAL_2026, ("train",)),
+        "eval": ZenodoPart(20437238, "eval_data_{machine}_test.zip", _EVAL_2026, ("test",)),
+    },
 }
 
-# MD5 checksums from public material: the DCASE 2020 Task 2 loader of the soundata
-# library (all 18 files); fan / pump / slider of the development set also match the values
-# that other public projects report from the Zenodo API. No DCASE 2022 value was found;
-# those are read from the Zenodo records API at download time.
+# MD5 checksums from public material, by the zip's name in <out>/.downloads: the DCASE 2020 Task 2
+# loader of the soundata library (all 18 files); fan / pump / slider of the development set also
+# match the values that other public projects report from the Zenodo API. No value was found for
+# 2022 and later; those are read from the Zenodo records API at download time.
 KNOWN_MD5: dict[str, str] = {
     "dev_data_fan.zip": "649bdfc06263ae7a838963f43b6641e6",
     "dev_data_pump.zip": "90e7091ef722b7238a7f1009365779cd",
@@ -201,7 +263,14 @@ def file_name(dataset: str, part: str, machine: str) -> str:
     """Zip file name on Zenodo, e.g. ``dev_data_fan.zip``."""
     spec = _part(dataset, part)
     _machines(spec, dataset, [machine])
-    return spec.pattern.format(machine=machine)
+    return spec.file(machine)
+
+
+def _local_name(dataset: str, name: str) -> str:
+    """The zip's name in ``<out>/.downloads``: ``name``, or ``<dataset>-name`` where another year has a zip of that name."""
+    shared = any(other != dataset and name in {p.file(m) for p in parts.values() for m in p.machines}
+                 for other, parts in RECORDS.items())
+    return f"{dataset}-{name}" if shared else name
 
 
 def file_url(dataset: str, part: str, machine: str, base_url: str | None = None) -> str:
@@ -277,7 +346,7 @@ def fetch_md5(
     """The MD5 of one file, from the Zenodo records API (``{base}/api/records/{id}``).
 
     Args:
-        dataset: ``dcase2020`` or ``dcase2022``.
+        dataset: a key of :data:`RECORDS`.
         part: ``dev``, ``additional`` or ``eval``.
         name: the zip's file name.
         base_url: Zenodo server (default ``$ASD_ZENODO_URL``, else https://zenodo.org).
@@ -412,6 +481,16 @@ def _find_type_dir(tmp: Path, machine: str, splits: tuple[str, ...], zip_name: s
                        f"found folders {found}")
 
 
+def _carry_loose_files(tmp: Path, src: Path) -> None:
+    """Move the files that lie beside the type folder in the zip (e.g. ``attributes_00.csv``) into it."""
+    level = src
+    while level != tmp:
+        level = level.parent
+        for f in level.iterdir():
+            if f.is_file() and not f.name.startswith(".") and not (src / f.name).exists():
+                os.replace(f, src / f.name)
+
+
 def _install(zip_path: Path, root: Path, machine: str, part: str, splits: tuple[str, ...]) -> Path:
     """Extract into a temporary folder beside ``root/machine``, move it into place, write the marker."""
     root.mkdir(parents=True, exist_ok=True)
@@ -424,6 +503,7 @@ def _install(zip_path: Path, root: Path, machine: str, part: str, splits: tuple[
         with zipfile.ZipFile(zip_path) as zf:
             zf.extractall(tmp)
         src = _find_type_dir(tmp, machine, splits, zip_path.name)
+        _carry_loose_files(tmp, src)  # every other folder and file under <type>/ moves with it
         missing = [s for s in splits if not (src / s).is_dir()]
         if missing:
             raise ArchiveError(f"{zip_path}: no {missing} folder under {machine}/")
@@ -491,7 +571,7 @@ def download(
     Types already complete are skipped without any network access.
 
     Args:
-        dataset: ``dcase2020`` or ``dcase2022``.
+        dataset: a key of :data:`RECORDS` (``dcase2020``, ``dcase2022`` ... ``dcase2026``).
         part: ``dev``, ``additional`` or ``eval``.
         machines: machine types, a list or comma-separated string (None: all types).
         out: data folder (default ``$ASD_DATA_DIR``, else ``~/asd-data``).
@@ -499,7 +579,7 @@ def download(
         retries: retries of connection errors and 5xx answers.
         timeout: seconds per request.
         progress: show progress bars.
-        keep_zip: keep the downloaded zip in ``<out>/.downloads``.
+        keep_zip: keep the downloaded zip in ``<out>/.downloads`` (named as in the module docstring).
         backoff: retry delay ``backoff * 2**attempt`` seconds.
         lock_timeout: seconds to wait for another process downloading the same file.
 
@@ -529,16 +609,17 @@ def download(
             results.append(root / machine)
             continue
         name = file_name(dataset, part, machine)
+        local = _local_name(dataset, name)
         url = file_url(dataset, part, machine, base_url)
         downloads.mkdir(parents=True, exist_ok=True)
-        with file_lock(downloads / f"{name}.lock", timeout=lock_timeout):
+        with file_lock(downloads / f"{local}.lock", timeout=lock_timeout):
             if is_complete(out, dataset, machine, part):  # finished while we waited
                 results.append(root / machine)
                 continue
-            zip_path = downloads / name
+            zip_path = downloads / local
             if not zip_path.exists():
-                def expected(name: str = name) -> str | None:
-                    return KNOWN_MD5.get(name) or fetch_md5(
+                def expected(name: str = name, local: str = local) -> str | None:
+                    return KNOWN_MD5.get(local) or fetch_md5(
                         dataset, part, name, base_url, timeout, retries, backoff)
                 _fetch_zip(url, zip_path, expected, retries, backoff, timeout, progress, page)
             try:
@@ -550,3 +631,205 @@ def download(
             if not keep_zip:
                 zip_path.unlink(missing_ok=True)
     return results
+
+
+# --------------------------------------------------------------------------- ground truth
+
+
+class GroundTruthError(DownloadError):
+    """A downloaded ground-truth list is corrupt or incomplete, or fails the task's counts."""
+
+
+@dataclass(frozen=True)
+class GroundTruthSource:
+    """Where an official evaluator keeps one year's evaluation ground truth (raw GitHub files)."""
+
+    repo: str  # owner/name on GitHub
+    commit: str  # pinned, so the lists cannot change under the checks
+    machines: tuple[str, ...]
+    sections: tuple[str, ...]
+    per_cell: int  # clips per section, domain and label
+    fixes: str = ""  # package data file (or absolute path): the clips the circulating file-name list gets wrong
+
+
+# DCASE 2022: the lists that scored the challenge, ground_truth_data/ (0/1 = normal/anomaly) and
+# ground_truth_domain/ (0/1 = source/target) of github.com/Kota-Dohi/dcase2022_evaluator (MIT
+# licence), named as the official 2022 evaluator in README_legacy.md of
+# nttcslab/dcase2023_task2_baseline_ae; its README names the evaluation record 6586456. Commit
+# 9785ae5 (2022-07-12) holds both folders; the one later commit adds ground_truth_attributes/ only.
+# 50 clips per section, domain and label: counted on those 42 lists (21 x 200 clips).
+GROUND_TRUTH: dict[str, GroundTruthSource] = {
+    "dcase2022": GroundTruthSource("Kota-Dohi/dcase2022_evaluator", "9785ae5c63f6308c699b8b82cff3bfcd08667df3",
+                                   _TYPES_2022, ("03", "04", "05"), 50, "dcase2022_eval_fixes.csv"),
+}
+GROUND_TRUTH_COLUMNS = ("machine_type", "file", "unit", "domain", "label")
+_GT_NAME = re.compile(r"section_(\d{2})_(\d{4})\.wav")
+_FLIP = {"source": "target", "target": "source", "normal": "anomaly", "anomaly": "normal"}
+
+
+def _gt_source(dataset: str) -> GroundTruthSource:
+    if dataset not in GROUND_TRUTH:
+        raise ValueError(f"no ground truth known for {dataset!r}; choose one of {sorted(GROUND_TRUTH)}")
+    return GROUND_TRUTH[dataset]
+
+
+def ground_truth_url(dataset: str, kind: str, machine: str, section: str, base_url: str | None = None) -> str:
+    """Raw URL of one list of the official evaluator.
+
+    Args:
+        dataset: a key of :data:`GROUND_TRUTH`.
+        kind: ``data`` (the labels) or ``domain``.
+        machine: an evaluation machine type.
+        section: e.g. ``"03"``.
+        base_url: raw GitHub server (default ``$ASD_GITHUB_RAW_URL``, else https://raw.githubusercontent.com).
+
+    Returns:
+        url: ``{base}/{repo}/{commit}/ground_truth_{kind}/ground_truth_{machine}_section_{section}_test.csv``.
+    """
+    spec = _gt_source(dataset)
+    if kind not in ("data", "domain") or machine not in spec.machines or section not in spec.sections:
+        raise ValueError(f"kind must be data or domain, machine one of {list(spec.machines)}, section one of "
+                         f"{list(spec.sections)}; got {kind!r}, {machine!r}, {section!r}")
+    base = (base_url or github_raw_url()).rstrip("/")
+    return f"{base}/{spec.repo}/{spec.commit}/ground_truth_{kind}/ground_truth_{machine}_section_{section}_test.csv"
+
+
+def _fetch_text(url: str, timeout: float, retries: int, backoff: float) -> str:
+    """The body of a small text file; a short or broken read is retried, then a DownloadError naming ``url``."""
+    def get() -> bytes:
+        with _request(url, timeout) as resp:
+            length = resp.headers.get("Content-Length")
+            try:
+                body = resp.read()
+            except (http.client.HTTPException, OSError, socket.timeout) as err:
+                raise _TransientError(f"connection broke while reading {url}: {err}") from err
+        if length is not None and length.isdigit() and len(body) != int(length):
+            raise _TransientError(f"short read from {url}: {len(body)} of {length} bytes")
+        return body
+
+    body = _with_retries(get, url, retries, backoff)
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise GroundTruthError(f"{url} is not a text list (corrupt download?): {err}") from err
+
+
+def _read_list(text: str, url: str, section: str, n: int) -> dict[int, int]:
+    """``{clip number: 0 or 1}`` of one evaluator list: every clip ``0 .. n-1`` of ``section`` once."""
+    values: dict[int, int] = {}
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = [x.strip() for x in line.split(",")]
+        m = _GT_NAME.fullmatch(parts[0]) if len(parts) == 2 else None
+        if m is None or parts[1] not in ("0", "1") or m.group(1) != section:
+            raise GroundTruthError(f"{url} line {i}: expected 'section_{section}_NNNN.wav,0' or ',1', "
+                                   f"got {line[:60]!r} (corrupt download?)")
+        k = int(m.group(2))
+        if k in values:
+            raise GroundTruthError(f"{url} line {i}: {parts[0]} is listed twice")
+        values[k] = int(parts[1])
+    missing, extra = sorted(set(range(n)) - set(values)), sorted(set(values) - set(range(n)))
+    if missing or extra:
+        raise GroundTruthError(f"{url}: {len(values)} clips, expected {n} (section_{section}_0000 to "
+                               f"_{n - 1:04d}); missing {missing[:5]}, unexpected {extra[:5]} (incomplete download?)")
+    return values
+
+
+def _read_fixes(name: str) -> dict[tuple[str, str], tuple[str, str, str]]:
+    """``(machine_type, file) -> (domain, label, wrong)`` from a package data file or a path (``#`` lines are notes)."""
+    src = Path(name) if Path(name).is_absolute() else importlib.resources.files("asdlib").joinpath(name)
+    text = src.read_text(encoding="utf-8")
+    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
+    return {(r["machine_type"], r["file"]): (r["domain"], r["label"], r["wrong"]) for r in rows}
+
+
+def _apply_fixes(rows: dict[tuple[str, str], tuple[str, str]], fixes: dict, where: str) -> int:
+    """Check the listed clips: each has its right value or the known error (then corrected); the count corrected."""
+    changed, types = 0, {k[0] for k in rows}
+    for key, (domain, label, wrong) in fixes.items():
+        if key[0] not in types:
+            continue
+        if key not in rows:
+            raise GroundTruthError(f"{where}: no clip {key[0]} {key[1]}, which the fixes table lists")
+        known = (_FLIP[domain] if wrong in ("domain", "both") else domain,
+                 _FLIP[label] if wrong in ("label", "both") else label)
+        if rows[key] == (domain, label):
+            continue
+        if rows[key] != known:
+            raise GroundTruthError(f"{where}: {key[0]} {key[1]} is {rows[key]}, neither the official "
+                                   f"{(domain, label)} nor the known error {known}")
+        rows[key] = (domain, label)
+        changed += 1
+    return changed
+
+
+def _check_counts(rows: dict[tuple[str, str], tuple[str, str]], spec: GroundTruthSource, where: str) -> None:
+    """Every section of every type holds ``spec.per_cell`` clips of each domain and label."""
+    counts = Counter((mt, f[: len("section_00")], d, lab) for (mt, f), (d, lab) in rows.items())
+    bad = [f"{mt} section_{s} {d} {lab}: {counts[(mt, f'section_{s}', d, lab)]}"
+           for mt in spec.machines for s in spec.sections for d in ("source", "target")
+           for lab in ("normal", "anomaly") if counts[(mt, f"section_{s}", d, lab)] != spec.per_cell]
+    if bad:
+        raise GroundTruthError(f"{where}: expected {spec.per_cell} clips per section, domain and label; "
+                               f"{len(bad)} differ: {', '.join(bad[:4])}")
+
+
+def ground_truth(
+    dataset: str = "dcase2022",
+    out: str | Path | None = None,
+    base_url: str | None = None,
+    timeout: float = 60,
+    retries: int = 3,
+    backoff: float = 1.0,
+) -> Path:
+    """Download the official evaluator's ground truth of an evaluation set, check it, write one CSV.
+
+    The official lists need no correction. The clips that the circulating file-name list gets
+    wrong (``asdlib/dcase2022_eval_fixes.csv``, with its sources) must carry their right values; a
+    copy that carries that list's known errors instead is corrected, with a warning.
+
+    Args:
+        dataset: a key of :data:`GROUND_TRUTH` (``dcase2022``).
+        out: data folder (default ``$ASD_DATA_DIR``, else ``~/asd-data``).
+        base_url: raw GitHub server (default ``$ASD_GITHUB_RAW_URL``, else https://raw.githubusercontent.com).
+        timeout: seconds per request.
+        retries: retries of connection errors, short reads and 5xx answers.
+        backoff: first retry delay in seconds (doubled each time).
+
+    Returns:
+        path: ``<out>/<dataset>-eval/ground_truth.csv``, columns ``machine_type, file, unit, domain,
+            label`` (``file`` as in the evaluation zips, e.g. ``section_03_test_0000.wav``).
+
+    Raises:
+        DownloadError: a list cannot be downloaded (DeadLinkError: 404 / 410), or is corrupt,
+            incomplete or off the task's counts (GroundTruthError); each names its URL.
+    """
+    spec = _gt_source(dataset)
+    if not isinstance(retries, int) or retries < 0 or timeout <= 0 or backoff < 0:
+        raise ValueError(f"retries must be an integer >= 0, timeout > 0, backoff >= 0; got "
+                         f"{retries!r}, {timeout!r}, {backoff!r}")
+    out = Path(out).expanduser() if out is not None else default_data_dir()
+    n = 4 * spec.per_cell
+    rows: dict[tuple[str, str], tuple[str, str]] = {}
+    for mt in spec.machines:
+        for s in spec.sections:
+            got = {}
+            for kind in ("data", "domain"):
+                url = ground_truth_url(dataset, kind, mt, s, base_url)
+                got[kind] = _read_list(_fetch_text(url, timeout, retries, backoff), url, s, n)
+            for k in range(n):
+                rows[(mt, f"section_{s}_test_{k:04d}.wav")] = (("source", "target")[got["domain"][k]],
+                                                               ("normal", "anomaly")[got["data"][k]])
+    where = f"the {dataset} ground truth at {(base_url or github_raw_url()).rstrip('/')}/{spec.repo}/{spec.commit}"
+    if spec.fixes and (changed := _apply_fixes(rows, _read_fixes(spec.fixes), where)):
+        warnings.warn(f"{where}: {changed} clip(s) carried the known errors of the circulating file-name "
+                      f"list; corrected from {spec.fixes}")
+    _check_counts(rows, spec, where)
+    path = dataset_dir(out, dataset, "eval") / "ground_truth.csv"
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(GROUND_TRUTH_COLUMNS)
+        writer.writerows([mt, f, f[: len("section_00")], d, lab] for (mt, f), (d, lab) in rows.items())
+    return path
+

@@ -6,8 +6,8 @@ module reads ``os.environ`` for an ``ASD_*`` name: they call the functions below
 
 ``ASD_DATA`` (``synthetic`` / ``real``), ``ASD_DATA_DIR`` (real DCASE data), ``ASD_CACHE``
 (features, synthetic sets, cached runs), ``ASD_SYNTH_SCALE``, ``ASD_SAMPLES`` (real sample
-clips), ``ASD_ZENODO_URL`` (tests and mirrors), ``ASD_RESULTS`` (the experiment store) and
-``ASD_REAL_TOYCAR`` (the real DCASE 2020 ToyCar clips).
+clips), ``ASD_ZENODO_URL`` and ``ASD_GITHUB_RAW_URL`` (tests and mirrors), ``ASD_RESULTS`` (the
+experiment store) and ``ASD_REAL_TOYCAR`` (the real DCASE 2020 ToyCar clips).
 """
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "ASD_SYNTH_SCALE": ("book", "scale of the synthetic sets the chapters use: tiny, book, study, curve or full"),
     "ASD_SAMPLES": ("../shared/data/dcase-samples beside the checkout", "folder of real DCASE sample clips"),
     "ASD_ZENODO_URL": ("https://zenodo.org", "base URL of the Zenodo server the downloader talks to"),
+    "ASD_GITHUB_RAW_URL": ("https://raw.githubusercontent.com",
+                           "base URL of the raw GitHub files the ground-truth download reads (evaluator lists)"),
     "ASD_RESULTS": ("results/ of the checkout", "the experiment store: the book's stored runs (asd experiments)"),
     "ASD_REAL_TOYCAR": ("../shared/data/real-toycar/dcase2020 beside the checkout",
                         "folder of the real DCASE 2020 ToyCar clips (the real-data chapter)"),
@@ -32,6 +34,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
 DATA_CHOICES = ("synthetic", "real")
 SYNTH_SCALES = ("tiny", "book", "study", "curve", "full")
 DEFAULT_ZENODO_URL = "https://zenodo.org"
+DEFAULT_GITHUB_RAW_URL = "https://raw.githubusercontent.com"
 
 
 def _get(name: str) -> str | None:
@@ -108,6 +111,11 @@ def real_toycar_dir() -> Path | None:
 def zenodo_url() -> str:
     """``ASD_ZENODO_URL`` (default ``https://zenodo.org``), without a trailing slash."""
     return (_get("ASD_ZENODO_URL") or DEFAULT_ZENODO_URL).rstrip("/")
+
+
+def github_raw_url() -> str:
+    """``ASD_GITHUB_RAW_URL`` (default ``https://raw.githubusercontent.com``), without a trailing slash."""
+    return (_get("ASD_GITHUB_RAW_URL") or DEFAULT_GITHUB_RAW_URL).rstrip("/")
 
 
 def describe() -> str:
