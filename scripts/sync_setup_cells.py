@@ -40,7 +40,8 @@ def install_line(root: Path = ROOT) -> str:
 
 def notebooks(root: Path = ROOT) -> list[Path]:
     """Every chapter and problem-set notebook."""
-    return sorted(root.glob("book/[0-9][0-9]_*.ipynb")) + sorted(root.glob("book/course/ps*.ipynb"))
+    return (sorted(root.glob("book/[0-9][0-9]_*.ipynb")) + sorted(root.glob("book/appendix/*.ipynb"))
+            + sorted(root.glob("book/course/ps*.ipynb")))
 
 
 def _setup_cells(root: Path) -> list[tuple[Path, nbformat.NotebookNode, nbformat.NotebookNode | None]]:
