@@ -6,9 +6,11 @@ before success (flaky) and responses cut short. Every request is recorded.
 """
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -125,3 +127,12 @@ class serve:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+def make_zip(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    """A zip archive in memory holding ``members`` (archive name -> bytes)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()

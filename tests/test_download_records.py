@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
-import zipfile
 from collections import Counter
 from pathlib import Path
 
@@ -13,21 +11,13 @@ import pytest
 
 import asdlib.download as dl
 from asdlib.dcase import MACHINE_TYPES
-from http_fixtures import Route, serve
+from http_fixtures import Route, make_zip, serve
 
 FAST = dict(progress=False, backoff=0.01, timeout=5)
 
 
 def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
-
-
-def make_zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
 
 
 @pytest.fixture

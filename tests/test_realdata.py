@@ -15,7 +15,7 @@ import soundfile as sf
 import asdlib.download as dl
 from asdlib import realdata as rd
 from asdlib.cli import main
-from http_fixtures import serve
+from http_fixtures import make_zip, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "real-toycar"
@@ -59,14 +59,6 @@ def dev_members(clips: pd.DataFrame, skip: str = "", bad: dict[str, dict] | None
     return members
 
 
-def make_zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
 @pytest.fixture
 def zenodo(monkeypatch):
     monkeypatch.setattr(dl, "KNOWN_MD5", {})
@@ -76,7 +68,7 @@ def zenodo(monkeypatch):
 
 
 def serve_dev(z, members: dict[str, bytes], **kw) -> tuple[str, bytes]:
-    data = make_zip(members)
+    data = make_zip(members, zipfile.ZIP_STORED)
     z.add_file(DEV, ZIP, data, **kw)
     z.add_record(DEV, {ZIP: hashlib.md5(data).hexdigest()})
     return f"/records/{DEV}/files/{ZIP}", data
