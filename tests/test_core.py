@@ -37,8 +37,11 @@ def test_settings_defaults_and_overrides(monkeypatch, tmp_path):
 def test_dcase_vocabulary():
     assert dcase.MACHINE_TYPES["dcase2020"][0] == "fan" and len(dcase.MACHINE_TYPES["dcase2022"]) == 7
     assert dcase.check_layout("dcase2022") == "dcase2022"
-    with pytest.raises(ValueError, match="layout must be one of dcase2020, dcase2022, got 'dcase2021'"):
+    with pytest.raises(ValueError, match="layout must be one of dcase2020, dcase2022, dcase2023, dcase2024, "
+                                         "dcase2025, dcase2026, got 'dcase2021'"):
         dcase.check_layout("dcase2021")
+    with pytest.raises(ValueError, match="layout must be one of dcase2020, got 'dcase2022'"):
+        dcase.check_layout("dcase2022", allowed=("dcase2020",))
 
 
 # ------------------------------------------------------------------ files
