@@ -31,7 +31,7 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
-from .dcase import FIRST_SHOT_LAYOUTS, LAYOUTS, MONO_LAYOUTS
+from .dcase import EMULATED_SUFFIX, FIRST_SHOT_LAYOUTS, LAYOUTS, MONO_LAYOUTS
 
 __all__ = [
     "INDEX_COLUMNS",
@@ -370,7 +370,8 @@ def _read_attribute_csv(csv_path: Path) -> dict[str, dict[str, str]]:
     """Read one DCASE 2022 ``attributes_XX.csv`` into ``{file basename: attributes}``.
 
     Two forms are understood: ``file_name, d1p, d1v, d2p, d2v, ...`` (parameter-name /
-    value pairs) and ``file_name, <attr1>, <attr2>, ...`` (one column per attribute).
+    value pairs; a parameter named ``noAttribute``, as 2024+ tables write it for hidden
+    attributes, is no attribute) and ``file_name, <attr1>, <attr2>, ...`` (one column per attribute).
     Problems are reported with a warning; the file is then ignored.
     """
     try:
@@ -401,7 +402,7 @@ def _read_attribute_csv(csv_path: Path) -> dict[str, dict[str, str]]:
             attrs = {
                 str(row[k]).strip(): str(row[v]).strip()
                 for k, v in pairs
-                if str(row[k]).strip() and str(row[k]).strip().lower() != "nan"
+                if str(row[k]).strip() and str(row[k]).strip().lower() not in ("nan", NO_ATTRIBUTE.lower())
             }
         else:
             attrs = {c: str(row[c]).strip() for c in others if str(row[c]).strip()}
@@ -429,7 +430,7 @@ def index(
     warning that counts it.
 
     The year rule: 2021 to 2026 share one naming scheme, so ``layout=None`` tells the year from
-    evidence in the data: a two-channel clip or a machine type named ``Emu...`` gives ``dcase2026``,
+    evidence in the data: a two-channel clip or a machine type named ``...Emu`` gives ``dcase2026``,
     else a ``supplemental/`` folder gives ``dcase2025``, else ``dcase2022`` (as before; 2023 and 2024
     cannot be told from 2022 by their files, so name them with ``layout=``). ``id_XX`` names are
     always ``dcase2020``. An explicit ``layout`` is checked against the data. In ``dcase2023``+
@@ -478,7 +479,7 @@ def _tell_layout(rows: list[dict[str, Any]]) -> str:
     """The year of the ``section_XX`` rows by the evidence rule of :func:`index`."""
     section = [r for r in rows if r["layout"] != "dcase2020"]
     if any((r["channels"] or 1) > 1 for r in section) or any(
-        str(r["machine_type"]).startswith("Emu") for r in section
+        str(r["machine_type"]).endswith(EMULATED_SUFFIX) for r in section
     ):
         return "dcase2026"
     if any(r["supplemental"] for r in section):

@@ -19,16 +19,31 @@ FIRST_SHOT_LAYOUTS: tuple[str, ...] = ("dcase2023", "dcase2024", "dcase2025")
 MONO_LAYOUTS: tuple[str, ...] = LAYOUTS[:-1]
 
 _TOYADMOS2_MIMII_DG = ("bearing", "fan", "gearbox", "slider", "ToyCar", "ToyTrain", "valve")
-#: The machine types of each year's development set, in the official table order. (2026's could
-#: not be confirmed here: its tuple is empty and tables list its types in the order found.)
+#: The machine types of each year's development set, in the official table order. DCASE 2026's
+#: ``...Emu`` types are two-channel emulations of the earlier machines; ``ToyCar`` and ``fan`` there
+#: are real two-microphone recordings.
 MACHINE_TYPES: dict[str, tuple[str, ...]] = {
     "dcase2020": ("fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor"),
     "dcase2022": _TOYADMOS2_MIMII_DG,
     "dcase2023": _TOYADMOS2_MIMII_DG,
     "dcase2024": _TOYADMOS2_MIMII_DG,
     "dcase2025": _TOYADMOS2_MIMII_DG,
-    "dcase2026": (),
+    "dcase2026": ("ToyCar", "ToyCarEmu", "bearingEmu", "fan", "gearboxEmu", "sliderEmu", "valveEmu"),
 }
+#: The machine types of each year's evaluation set (2020 and 2022 evaluate new units of the
+#: development types; 2023+ bring new types), in the order of the official evaluators' tables.
+EVAL_MACHINE_TYPES: dict[str, tuple[str, ...]] = {
+    "dcase2020": MACHINE_TYPES["dcase2020"],
+    "dcase2022": _TOYADMOS2_MIMII_DG,
+    "dcase2023": ("bandsaw", "grinder", "shaker", "ToyDrone", "ToyNscale", "ToyTank", "Vacuum"),
+    "dcase2024": ("3DPrinter", "AirCompressor", "BrushlessMotor", "HairDryer", "HoveringDrone",
+                  "RoboticArm", "Scanner", "ToothBrush", "ToyCircuit"),
+    "dcase2025": ("AutoTrash", "HomeCamera", "ToyPet", "ToyRCCar", "BandSealer", "CoffeeGrinder",
+                  "Polisher", "ScrewFeeder"),
+    "dcase2026": ("ToyDrone", "ToothBrush", "SewingMachine", "BlowerDustCollector", "Sander"),
+}
+#: The suffix of DCASE 2026's emulated two-channel machine types (``bearingEmu``, ...).
+EMULATED_SUFFIX = "Emu"
 
 #: The prefix of a unit name (the group AUCs are computed over) in each layout.
 UNIT_PREFIX: dict[str, str] = {lay: "id_" if lay == "dcase2020" else "section_" for lay in LAYOUTS}

@@ -38,7 +38,7 @@ from typing import TypeVar
 
 from tqdm.auto import tqdm
 
-from .dcase import MACHINE_TYPES
+from .dcase import EVAL_MACHINE_TYPES, MACHINE_TYPES
 from .files import atomic_path, locked, write_text_atomic
 from .settings import DEFAULT_ZENODO_URL, data_dir, github_raw_url, zenodo_url
 
@@ -73,16 +73,7 @@ CHUNK = 1 << 20
 
 _MIMII_TOY_2020 = MACHINE_TYPES["dcase2020"]
 _TYPES_2022 = MACHINE_TYPES["dcase2022"]
-# Evaluation-set machine types (asdlib.dcase lists the development sets), in the order of the
-# official evaluators' tables; 2026's development set is not in asdlib.dcase yet.
-_EVAL_2023 = ("bandsaw", "grinder", "shaker", "ToyDrone", "ToyNscale", "ToyTank", "Vacuum")
-_EVAL_2024 = ("3DPrinter", "AirCompressor", "BrushlessMotor", "HairDryer", "HoveringDrone",
-              "RoboticArm", "Scanner", "ToothBrush", "ToyCircuit")
-_EVAL_2025 = ("AutoTrash", "HomeCamera", "ToyPet", "ToyRCCar", "BandSealer", "CoffeeGrinder",
-              "Polisher", "ScrewFeeder")
-_DEV_2026 = MACHINE_TYPES["dcase2026"] or (
-    "ToyCar", "ToyCarEmu", "bearingEmu", "fan", "gearboxEmu", "sliderEmu", "valveEmu")
-_EVAL_2026 = ("ToyDrone", "ToothBrush", "SewingMachine", "BlowerDustCollector", "Sander")
+_EVAL = EVAL_MACHINE_TYPES  # the evaluation sets' machine types
 
 
 @dataclass(frozen=True)
@@ -132,26 +123,26 @@ RECORDS: dict[str, dict[str, ZenodoPart]] = {
     },
     "dcase2023": {
         "dev": ZenodoPart(7882613, "dev_{machine}.zip", MACHINE_TYPES["dcase2023"], _FIRST_SHOT),
-        "additional": ZenodoPart(7830345, "eval_data_{machine}_train.zip", _EVAL_2023, ("train",)),
-        "eval": ZenodoPart(7860847, "eval_data_{machine}_test.zip", _EVAL_2023, ("test",)),
+        "additional": ZenodoPart(7830345, "eval_data_{machine}_train.zip", _EVAL["dcase2023"], ("train",)),
+        "eval": ZenodoPart(7860847, "eval_data_{machine}_test.zip", _EVAL["dcase2023"], ("test",)),
     },
     "dcase2024": {
         "dev": ZenodoPart(10902294, "dev_{machine}.zip", MACHINE_TYPES["dcase2024"], _FIRST_SHOT),
-        "additional": ZenodoPart(11259435, "eval_data_{machine}_train.zip", _EVAL_2024, ("train",),
+        "additional": ZenodoPart(11259435, "eval_data_{machine}_train.zip", _EVAL["dcase2024"], ("train",),
                                  (("3DPrinter", "eval_data_3DPrinter_train_r2.zip"),
                                   ("RoboticArm", "eval_data_RoboticArm_train_r2.zip"))),
-        "eval": ZenodoPart(11363076, "eval_data_{machine}_test.zip", _EVAL_2024, ("test",)),
+        "eval": ZenodoPart(11363076, "eval_data_{machine}_test.zip", _EVAL["dcase2024"], ("test",)),
     },
     "dcase2025": {
         "dev": ZenodoPart(15097779, "dev_{machine}.zip", MACHINE_TYPES["dcase2025"], _FIRST_SHOT),
-        "additional": ZenodoPart(15392814, "eval_data_{machine}_train.zip", _EVAL_2025, ("train",)),
-        "eval": ZenodoPart(15519362, "eval_data_{machine}_test.zip", _EVAL_2025, ("test",)),
+        "additional": ZenodoPart(15392814, "eval_data_{machine}_train.zip", _EVAL["dcase2025"], ("train",)),
+        "eval": ZenodoPart(15519362, "eval_data_{machine}_test.zip", _EVAL["dcase2025"], ("test",)),
     },
     "dcase2026": {
-        "dev": ZenodoPart(19336329, "dev_{machine}.zip", _DEV_2026, _FIRST_SHOT,
+        "dev": ZenodoPart(19336329, "dev_{machine}.zip", MACHINE_TYPES["dcase2026"], _FIRST_SHOT,
                           (("ToyCar", "dev_ToyCar_r2.zip"),)),
-        "additional": ZenodoPart(20151556, "eval_data_{machine}_train.zip", _EVAL_2026, ("train",)),
-        "eval": ZenodoPart(20437238, "eval_data_{machine}_test.zip", _EVAL_2026, ("test",)),
+        "additional": ZenodoPart(20151556, "eval_data_{machine}_train.zip", _EVAL["dcase2026"], ("train",)),
+        "eval": ZenodoPart(20437238, "eval_data_{machine}_test.zip", _EVAL["dcase2026"], ("test",)),
     },
 }
 

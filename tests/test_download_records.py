@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import asdlib.download as dl
-from asdlib.dcase import MACHINE_TYPES
+from asdlib.dcase import EVAL_MACHINE_TYPES, MACHINE_TYPES
 from http_fixtures import Route, make_zip, serve
 
 FAST = dict(progress=False, backoff=0.01, timeout=5)
@@ -70,8 +70,9 @@ def test_first_shot_records_and_names():
 
 def test_development_types_are_the_vocabulary_s_and_parts_agree():
     for dataset, parts in dl.RECORDS.items():
-        if MACHINE_TYPES[dataset]:
-            assert parts["dev"].machines == MACHINE_TYPES[dataset], dataset
+        assert parts["dev"].machines == MACHINE_TYPES[dataset], dataset
+        if "eval" in parts:
+            assert parts["eval"].machines == EVAL_MACHINE_TYPES[dataset], dataset
         assert parts["additional"].machines == parts["eval"].machines, dataset
         for spec in parts.values():
             assert dict(spec.renamed).keys() <= set(spec.machines)

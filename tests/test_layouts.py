@@ -199,10 +199,29 @@ def test_index_2026_told_by_two_channels(tmp_path):
 
 
 def test_index_2026_told_by_emu_machine_type(tmp_path):
-    wav(tmp_path / "EmuFan" / "train" / "section_00_source_train_normal_0000_noAttribute.wav")
+    # DCASE 2026 names its emulated types bearingEmu, sliderEmu, ...: a mono clip of one is still 2026
+    wav(tmp_path / "bearingEmu" / "train" / "section_00_source_train_normal_0000_noAttribute.wav")
     df = index(tmp_path)
-    assert records(df) == [row(tmp_path, "EmuFan/train/section_00_source_train_normal_0000_noAttribute.wav",
+    assert records(df) == [row(tmp_path, "bearingEmu/train/section_00_source_train_normal_0000_noAttribute.wav",
                                "dcase2026")]
+    # a type that merely starts with "Emu" is no 2026 evidence
+    other = tmp_path / "other"
+    wav(other / "Emulsifier" / "train" / "section_00_source_train_normal_0000_noAttribute.wav")
+    assert index(other)["layout"].tolist() == ["dcase2022"]
+
+
+def test_attribute_table_noattribute_pair_is_no_attribute(tmp_path):
+    # 2024+ tables of hidden-attribute types write the parameter name 'noAttribute' with no value
+    root = tmp_path / "dev"
+    wav(root / "gearbox" / "train" / "section_00_source_train_normal_0000_noAttribute.wav")
+    wav(root / "fan" / "train" / "section_00_source_train_normal_0000_m-n_W.wav")
+    (root / "gearbox" / "attributes_00.csv").write_text(
+        "file_name,d1p,d1v\ngearbox/train/section_00_source_train_normal_0000_noAttribute.wav,noAttribute,\n")
+    (root / "fan" / "attributes_00.csv").write_text(
+        "file_name,d1p,d1v\nfan/train/section_00_source_train_normal_0000_m-n_W.wav,m-n,W\n")
+    df = index(root, layout="dcase2024").set_index("machine_type")
+    assert df.loc["gearbox", "attributes"] == {}
+    assert df.loc["fan", "attributes"] == {"m-n": "W"}
 
 
 # --------------------------------------------------------------------------- errors

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from asdlib import dcase
 from asdlib.cli import main
 from asdlib.dcase import FIRST_SHOT_LAYOUTS, LAYOUTS, MACHINE_TYPES, SECTION_LAYOUTS, UNIT_PREFIX
 from asdlib.metrics import evaluate, official_score, official_score_parts, summary_table
@@ -38,6 +39,14 @@ def test_vocabulary_of_every_year():
     assert SECTION_LAYOUTS == LAYOUTS[1:] and FIRST_SHOT_LAYOUTS == ("dcase2023", "dcase2024", "dcase2025")
     assert {UNIT_PREFIX[y] for y in SECTION_LAYOUTS} == {"section_"} and UNIT_PREFIX["dcase2020"] == "id_"
     assert set(MACHINE_TYPES) == set(LAYOUTS) and "ToyTrain" in MACHINE_TYPES["dcase2024"]
+    assert set(dcase.EVAL_MACHINE_TYPES) == set(LAYOUTS)
+    # 2026: the real ToyCar and fan, and five emulated two-channel types named ...Emu
+    emu = [t for t in MACHINE_TYPES["dcase2026"] if t.endswith(dcase.EMULATED_SUFFIX)]
+    assert emu == ["ToyCarEmu", "bearingEmu", "gearboxEmu", "sliderEmu", "valveEmu"]
+    assert set(MACHINE_TYPES["dcase2026"]) - set(emu) == {"ToyCar", "fan"}
+    # the evaluation sets of 2023+ bring types the development sets do not have
+    for year in FIRST_SHOT_LAYOUTS + ("dcase2026",):
+        assert not set(dcase.EVAL_MACHINE_TYPES[year]) & set(MACHINE_TYPES[year]), year
 
 
 @pytest.mark.parametrize("year", ["dcase2023", "dcase2024", "dcase2025", "dcase2026"])
