@@ -44,10 +44,17 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
         raise FileExistsError(f"{path} exists; use --force to overwrite it")
 
 
-def cmd_index(a) -> int:
-    from .data import index, index_to_csv
+def _index(root, a, skip_unknown: bool = False):
+    """``data.index`` of ``root`` with the command's ``--layout`` (None: told from the data)."""
+    from .data import index
 
-    df = index(a.root, on_unknown="warn" if a.skip_unknown else "error")
+    return index(root, on_unknown="warn" if skip_unknown else "error", layout=getattr(a, "layout", None))
+
+
+def cmd_index(a) -> int:
+    from .data import index_to_csv
+
+    df = _index(a.root, a, a.skip_unknown)
     if a.out:
         _refuse_overwrite(Path(a.out), a.force)
         index_to_csv(df, a.out)
@@ -115,7 +122,7 @@ def cmd_train(a) -> int:
 
     method, settings = _method_and_settings(a)
     cfg = method_config(method, **settings)  # every setting checked before any work starts
-    df = index(a.data, on_unknown="warn" if a.skip_unknown else "error")
+    df = _index(a.data, a, a.skip_unknown)
     res = train(df, a.machine, cfg, a.out, device=a.device, force=a.force, progress=not a.quiet)
     sel = ""
     if "chosen" in res.history:
@@ -125,16 +132,15 @@ def cmd_train(a) -> int:
 
 
 def cmd_score(a) -> int:
-    from .data import index
     from .pipeline import score
 
     if a.format == "dcase":  # submission files; decision threshold from the training clips' scores only
         from .submission import fit_decision_threshold, write_submission
 
-        df = index(a.data)
+        df = _index(a.data, a)
         s = score(a.run, df, device=a.device)
         thr = None
-        if (s["layout"] == "dcase2022").all():
+        if (s["layout"] != "dcase2020").all():  # DCASE 2021+ submissions have decision files
             tr = score(a.run, df, split="train", device=a.device)
             if tr["machine_type"].nunique() > 1:  # a shared run: one threshold per machine type, as the baselines
                 thr = {mt: fit_decision_threshold(g["score"], a.decision_quantile) for mt, g in tr.groupby("machine_type")}
@@ -148,7 +154,7 @@ def cmd_score(a) -> int:
         print(f"wrote {len(files)} submission file(s) for {len(s)} clips to {a.out}{extra}")
         return 0
     _refuse_overwrite(Path(a.out), a.force)
-    s = score(a.run, index(a.data), device=a.device)
+    s = score(a.run, _index(a.data, a), device=a.device)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     s.to_csv(a.out, index=False)
     print(f"wrote {len(s)} scores to {a.out}")
@@ -193,7 +199,8 @@ def cmd_run(a) -> int:
     from .pipeline import run_pipeline
 
     method, settings = _method_and_settings(a)
-    res = run_pipeline(a.data, method, a.out, machines=_machines(a.machines), device=a.device, force=a.force,
+    data = _index(a.data, a, a.skip_unknown) if a.layout else a.data
+    res = run_pipeline(data, method, a.out, machines=_machines(a.machines), device=a.device, force=a.force,
                        progress=not a.quiet, on_unknown="warn" if a.skip_unknown else "error", **settings)
     _print_results(res)
     print(f"results: {Path(a.out) / 'results.csv'}")
@@ -207,6 +214,10 @@ def _print_results(res) -> None:
             show[c] = (100 * show[c]).round(2)
     cols = [c for c in ("method", "machine_type", "unit", "domain", "auc", "pauc", "mauc") if c in show]
     print(show[cols].to_string(index=False, na_rep=""))
+
+
+_LAYOUT_HELP = ("the DCASE year of the data (default: told from the files; DCASE 2023 and 2024 names are those of "
+                "2022, so name these years)")
 
 
 def build_parser() -> argparse.ArgumentParser:  # long on purpose: every option of `asd`, one flat list to read
@@ -223,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:  # long on purpose: every option 
 
     s = sub.add_parser("index", help="list a DCASE data root as a table")
     s.add_argument("root")
+    s.add_argument("--layout", choices=list(LAYOUTS), help=_LAYOUT_HELP)
     s.add_argument("--out", help="write the table as CSV")
     s.add_argument("--skip-unknown", action="store_true", help="skip (with a warning) files whose names match no layout")
     s.add_argument("--force", action="store_true")
@@ -252,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:  # long on purpose: every option 
                             ("run", cmd_run, "train, score and evaluate every machine type")):
         s = sub.add_parser(name, help=hlp, epilog="settings for --set: " + ", ".join(setting_names()))
         s.add_argument("--data", required=True, help="DCASE data root")
+        s.add_argument("--layout", choices=list(LAYOUTS), help=_LAYOUT_HELP)
         s.add_argument("--method", choices=list(METHODS),
                        help="required unless --preset gives one (contrastive methods share one encoder by default)")
         s.add_argument("--preset", choices=list(PRESETS),
@@ -276,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:  # long on purpose: every option 
     s = sub.add_parser("score", help="score the test clips of a trained run")
     s.add_argument("--run", required=True)
     s.add_argument("--data", required=True)
+    s.add_argument("--layout", choices=list(LAYOUTS), help=_LAYOUT_HELP)
     s.add_argument("--out", required=True, help="scores CSV, or with --format dcase a submission folder")
     s.add_argument("--format", choices=["csv", "dcase"], default="csv",
                    help="csv: one scores table; dcase: anomaly_score_* / decision_result_* submission files")

@@ -35,7 +35,7 @@ from scipy.ndimage import uniform_filter1d
 from scipy.signal import oaconvolve
 
 from .data import NO_ATTRIBUTE, SUPPLEMENTAL, format_attributes
-from .dcase import FIRST_SHOT_LAYOUTS, LAYOUTS, MACHINE_TYPES, SECTION_LAYOUTS, check_layout
+from .dcase import EMULATED_SUFFIX, FIRST_SHOT_LAYOUTS, LAYOUTS, MACHINE_TYPES, SECTION_LAYOUTS, check_layout
 from .files import locked, replace_tree
 from .settings import SYNTH_SCALES
 
@@ -54,16 +54,18 @@ DCASE2020_IDS: dict[str, list[str]] = {
 }
 DCASE2022_SECTIONS = ["section_00", "section_01", "section_02"]
 
-#: The machine types of each synthetic layout: those of :data:`asdlib.dcase.MACHINE_TYPES`, except
-#: the DCASE 2026 stand-in, which uses the 2025 types (the real 2026 types are not confirmed here).
-SYNTH_TYPES: dict[str, tuple[str, ...]] = {**MACHINE_TYPES, "dcase2026": MACHINE_TYPES["dcase2025"]}
+#: The machine types of each synthetic layout: those of :data:`asdlib.dcase.MACHINE_TYPES`. A DCASE
+#: 2026 ``...Emu`` type sounds as the machine it is named after (:func:`sound_model`), with draws of its own.
+SYNTH_TYPES: dict[str, tuple[str, ...]] = dict(MACHINE_TYPES)
 #: Layouts with one ``section_00`` per machine type and an ``attributes_00.csv`` per type.
 ONE_SECTION_LAYOUTS: tuple[str, ...] = (*FIRST_SHOT_LAYOUTS, "dcase2026")
 #: Types whose file names end in ``noAttribute`` (attributes hidden; the manifest keeps them), as in
 #: the real development sets: none in 2023, three types in 2024 and 2025; the 2026 stand-in as 2025.
 NO_ATTRIBUTE_TYPES: dict[str, tuple[str, ...]] = {
     "dcase2023": (), "dcase2024": ("gearbox", "slider", "ToyTrain"),
-    "dcase2025": ("bearing", "slider", "ToyTrain"), "dcase2026": ("bearing", "slider", "ToyTrain"),
+    "dcase2025": ("bearing", "slider", "ToyTrain"),
+    # as third-party DCASE 2026 code lists them (not confirmed from the task description)
+    "dcase2026": ("ToyCar", "bearingEmu", "sliderEmu", "valveEmu"),
 }
 #: Layouts with a ``<type>/supplemental/`` folder (DCASE 2025).
 SUPPLEMENTAL_LAYOUTS: tuple[str, ...] = ("dcase2025",)
@@ -243,6 +245,13 @@ def _rng(*parts: int | str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(ints))
 
 
+def sound_model(machine_type: str) -> str:
+    """The machine whose sound model a type uses: a DCASE 2026 ``bearingEmu`` sounds as ``bearing``."""
+    if machine_type.endswith(EMULATED_SUFFIX):
+        return machine_type[:-len(EMULATED_SUFFIX)]
+    return machine_type
+
+
 # --------------------------------------------------------------------------- unit parameters
 @dataclass
 class UnitParams:
@@ -281,7 +290,7 @@ class UnitParams:
 
 def _attributes_for(machine_type: str, section: str, domain: str, seed: int) -> tuple[dict[str, str], dict[str, int]]:
     """Attribute values (and their value indices) of a section (2022+) and domain."""
-    spec = _ATTRS[machine_type]
+    spec = _ATTRS[sound_model(machine_type)]
     sec = int(section.split("_")[1])
     rng = _rng(seed, "attrs", machine_type, section)
     idx = {key: int(rng.integers(0, len(vals))) for key, vals, _ in spec}
@@ -328,8 +337,8 @@ _CLIP_VAR: dict[str, float] = {
 def _model_params(machine_type: str, seed: int, layout: str) -> UnitParams:
     """The product model of a machine type: parameters shared by all its units."""
     rng = _rng(seed, layout, machine_type, "model")
-    mt = machine_type
-    p = UnitParams(machine_type=mt, unit="", layout=layout)
+    mt = sound_model(machine_type)
+    p = UnitParams(machine_type=machine_type, unit="", layout=layout)
     f0_range = {"fan": (15, 30), "pump": (20, 50), "bearing": (15, 40), "gearbox": (10, 20),
                 "ToyCar": (60, 120), "ToyTrain": (40, 90), "slider": (60, 150),
                 "valve": (50, 60), "ToyConveyor": (40, 70)}[mt]
@@ -412,7 +421,7 @@ def unit_params(machine_type: str, unit: str, seed: int = 0, layout: str = "dcas
     p = _model_params(mt, seed, layout)
     p.unit, p.domain = unit, domain
     rng = _rng(seed, layout, mt, unit)
-    scale = UNIT_SPREAD * _TYPE_SPREAD.get(mt, 1.0)
+    scale = UNIT_SPREAD * _TYPE_SPREAD.get(sound_model(mt), 1.0)
     tol = {k: v * scale for k, v in _UNIT_TOL.items()}
     p.f0 *= float(np.exp(rng.normal(0, tol["f0"])))
     p.harm = p.harm * 10 ** (rng.normal(0, tol["harm_db"], len(p.harm)) / 20)
@@ -468,12 +477,12 @@ def _clip_params(p: UnitParams, rng: np.random.Generator) -> UnitParams:
 
 def _apply_attributes(p: UnitParams, idx: Mapping[str, int], seed: int) -> None:
     """Map 2022 attribute values onto the physical parameters (in place)."""
-    for key, vals, effect in _ATTRS[p.machine_type]:
+    for key, vals, effect in _ATTRS[sound_model(p.machine_type)]:
         i = idx[key]
         if effect == "speed":
             factor = 1.0 + 0.07 * i
             p.f0 *= factor
-            if p.machine_type == "slider":
+            if sound_model(p.machine_type) == "slider":
                 p.period /= factor
             kmax = max(2, int(7000 / (p.f0 * 1.1)))
             p.harm = p.harm[:kmax]
@@ -698,10 +707,10 @@ def _render_rotating(ctx: _Ctx) -> np.ndarray:
     ctx.cycles, ctx.f0 = cycles, f0
     tonal = _tonal(ctx, cycles, f0)
     noise = _shaped_noise(n, sr, rng, _noise_gain(ctx))
-    if p.machine_type == "fan":  # flow noise modulated at the blade-pass rate
+    if sound_model(p.machine_type) == "fan":  # flow noise modulated at the blade-pass rate
         noise *= 1.0 + rng.uniform(0.05, 0.2) * np.cos(2 * np.pi * p.special_order * cycles)
     x = _mix(tonal, noise, p.tonal_db)
-    if p.machine_type == "ToyTrain":  # rail joints at a regular interval (scaled by speed)
+    if sound_model(p.machine_type) == "ToyTrain":  # rail joints at a regular interval (scaled by speed)
         per = p.period / (f0 / p.f0)
         times = _regular_times(rng, per, n / sr, 0.003)
         imp = _impacts(n, sr, times, rng.uniform(0.7, 1.0, len(times)), p.modes)
@@ -794,7 +803,7 @@ def _render_conveyor(ctx: _Ctx) -> np.ndarray:
 
 
 def _render_normal(ctx: _Ctx) -> np.ndarray:
-    mt = ctx.p.machine_type
+    mt = sound_model(ctx.p.machine_type)
     if mt in _ROTATING:
         return _render_rotating(ctx)
     return {"slider": _render_slider, "valve": _render_valve, "ToyConveyor": _render_conveyor}[mt](ctx)
@@ -848,7 +857,7 @@ def _anomaly_component(ctx: _Ctx) -> np.ndarray | None:
         return _impacts(n, sr, times, rng.uniform(0.5, 1.0, len(times)), modes)
     if kind == "bearing_defect":
         order = rng.uniform(3.0, 5.5)
-        rate = order * ctx.f0 if p.machine_type in _ROTATING or p.machine_type == "ToyConveyor" else rng.uniform(40, 120)
+        rate = order * ctx.f0 if sound_model(p.machine_type) in (*_ROTATING, "ToyConveyor") else rng.uniform(40, 120)
         times = _regular_times(rng, 1.0 / rate, dur, 0.01 / rate)
         amps = rng.rayleigh(1.0, len(times))
         if ctx.gate is not None:
@@ -893,7 +902,7 @@ def _anomaly_component(ctx: _Ctx) -> np.ndarray | None:
 
 
 def _severity_range(machine_type: str, kind: str) -> tuple[float, float]:
-    return _SEVERITY_TYPE.get((machine_type, kind), _SEVERITY[kind])
+    return _SEVERITY_TYPE.get((sound_model(machine_type), kind), _SEVERITY[kind])
 
 
 def _background(ctx: _Ctx) -> np.ndarray:
@@ -933,9 +942,9 @@ def _anomaly_of(machine_type: str, rng: np.random.Generator,
         else:
             kind = anomaly.get("kind")
             severity = anomaly.get("severity")
-        if kind not in ANOMALY_KINDS[machine_type]:
-            raise ValueError(f"unknown anomaly kind {kind!r} for {machine_type}; "
-                             f"choose from {sorted(ANOMALY_KINDS[machine_type])}")
+        kinds = ANOMALY_KINDS[sound_model(machine_type)]
+        if kind not in kinds:
+            raise ValueError(f"unknown anomaly kind {kind!r} for {machine_type}; choose from {sorted(kinds)}")
         if severity is None:
             severity = float(rng.uniform(0, 1))
         if not 0.0 <= float(severity) <= 1.0:
@@ -1140,7 +1149,7 @@ def _units(layout: str, machine_type: str, spec: ScaleSpec) -> list[str]:
 
 def _kind_for(machine_type: str, unit_i: int, domain_i: int, index: int) -> str:
     """Anomaly kinds drawn evenly: cyclic over the type's kinds, offset per unit and domain."""
-    kinds = _KINDS_PER_TYPE[machine_type]
+    kinds = _KINDS_PER_TYPE[sound_model(machine_type)]
     return kinds[(index + 3 * unit_i + 2 * domain_i) % len(kinds)]
 
 
@@ -1243,7 +1252,7 @@ def _write_clip(args: tuple[str, _ClipSpec]) -> dict[str, Any]:
 
 def _manifest_row(c: _ClipSpec, info: Mapping[str, Any]) -> dict[str, Any]:
     kind = c.kind or ""
-    meta = ANOMALY_KINDS[c.machine_type].get(kind, {"band": "", "band_hz": ""})
+    meta = ANOMALY_KINDS[sound_model(c.machine_type)].get(kind, {"band": "", "band_hz": ""})
     return {"path": c.rel_path, "layout": c.layout, "machine_type": c.machine_type, "unit": c.unit,
             "split": c.split, "domain": c.domain, "label": c.label, "anomaly_kind": kind,
             "anomaly_band": meta["band"], "band_hz": meta["band_hz"],
@@ -1446,7 +1455,7 @@ def describe() -> pd.DataFrame:
     """Table of the sound model and the anomaly kinds of every machine type (shown in the book)."""
     rows = []
     for mt in SOUND_MODELS:
-        layouts = ",".join(lay for lay in LAYOUTS if mt in SYNTH_TYPES[lay])
+        layouts = ",".join(lay for lay in LAYOUTS if mt in map(sound_model, SYNTH_TYPES[lay]))
         for kind, meta in ANOMALY_KINDS[mt].items():
             lo, hi = _severity_range(mt, kind)
             unit = "relative speed" if kind in ("speed_change", "belt_slip") else "dB re machine"

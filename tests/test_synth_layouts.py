@@ -15,6 +15,7 @@ from asdlib import data, synth
 
 NEW_LAYOUTS = ("dcase2023", "dcase2024", "dcase2025", "dcase2026")
 TYPES = ("bearing", "fan", "gearbox", "slider", "ToyCar", "ToyTrain", "valve")
+TYPES_2026 = ("ToyCar", "ToyCarEmu", "bearingEmu", "fan", "gearboxEmu", "sliderEmu", "valveEmu")
 RE_NAME = re.compile(r"^section_00_(source|target)_(train|test)_(normal|anomaly)_(\d{4})_(.+)\.wav$")
 
 
@@ -65,12 +66,14 @@ def test_existing_layouts_keep_their_bytes(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- first-shot layouts
 def test_first_shot_counts_and_names(sets: dict[str, tuple[Path, pd.DataFrame]]) -> None:
     expected_hidden = {"dcase2023": set(), "dcase2024": {"gearbox", "slider", "ToyTrain"},
-                       "dcase2025": {"bearing", "slider", "ToyTrain"}, "dcase2026": {"bearing", "slider", "ToyTrain"}}
+                       "dcase2025": {"bearing", "slider", "ToyTrain"},
+                       "dcase2026": {"ToyCar", "bearingEmu", "sliderEmu", "valveEmu"}}
     for layout, (root, man) in sets.items():
-        assert sorted(p.name for p in root.iterdir() if p.is_dir()) == sorted(TYPES)
+        types = TYPES_2026 if layout == "dcase2026" else TYPES
+        assert sorted(p.name for p in root.iterdir() if p.is_dir()) == sorted(types)
         n_supp = 7 * 2 if layout == "dcase2025" else 0
         assert len(_wavs(root)) == len(man) == 7 * (6 + 1 + 2 * (2 + 2)) + n_supp, layout
-        for mt in TYPES:
+        for mt in types:
             names = [p.name for p in (root / mt / "train").iterdir()] + [p.name for p in (root / mt / "test").iterdir()]
             parsed = [RE_NAME.match(n) for n in names]
             assert all(parsed), names
@@ -95,7 +98,7 @@ def test_first_shot_counts_and_names(sets: dict[str, tuple[Path, pd.DataFrame]])
 def test_attribute_tables(sets: dict[str, tuple[Path, pd.DataFrame]]) -> None:
     for layout, (root, man) in sets.items():
         hidden = synth.NO_ATTRIBUTE_TYPES[layout]
-        for mt in TYPES:
+        for mt in synth.SYNTH_TYPES[layout]:
             assert sorted(p.name for p in (root / mt).glob("attributes_*.csv")) == ["attributes_00.csv"]
             csv = pd.read_csv(root / mt / "attributes_00.csv", dtype=str, keep_default_na=False)
             assert len(csv) == 15 and all((root / f).is_file() for f in csv.file_name)
@@ -150,7 +153,8 @@ def test_index_parses_every_new_set(sets: dict[str, tuple[Path, pd.DataFrame]]) 
         hidden = sub.machine_type.isin(synth.NO_ATTRIBUTE_TYPES[layout])
         assert (sub[hidden].attributes.map(len) == 0).all()
         assert (sub[~hidden].attributes.map(len) > 0).all()
-        assert set(sub[sub.machine_type == "bearing"].attributes.iloc[0]) in ({"vel", "loc"}, set())
+        bearing = sub[sub.machine_type.map(synth.sound_model) == "bearing"]
+        assert set(bearing.attributes.iloc[0]) in ({"vel", "loc"}, set())
         if layout == "dcase2025":
             supp = df[df.supplemental]
             assert len(supp) == 14 and (supp.split == "train").all() and supp.label.isna().all()
@@ -176,7 +180,7 @@ def _lag(near: np.ndarray, far: np.ndarray) -> int:
 def test_2026_files_are_two_channel_and_the_far_mic_is_delayed_and_darker(
         sets: dict[str, tuple[Path, pd.DataFrame]]) -> None:
     root, man = sets["dcase2026"]
-    for mt in TYPES:
+    for mt in TYPES_2026:
         far = synth.far_mic(mt, "section_00", seed=0)
         assert 2.0 <= far.delay_ms <= 6.0 and 4.0 <= far.atten_db <= 8.0 and 1500 <= far.lowpass_hz <= 3000
         assert far == synth.far_mic(mt, "section_00", seed=0) != synth.far_mic(mt, "section_00", seed=1)
@@ -198,7 +202,7 @@ def test_2026_files_are_two_channel_and_the_far_mic_is_delayed_and_darker(
 
 
 def test_2026_near_channel_is_the_mono_clip_and_the_far_one_is_noisier() -> None:
-    for mt in ("fan", "slider", "ToyCar"):
+    for mt in ("fan", "sliderEmu", "ToyCar"):
         p = synth.unit_params(mt, "section_00", seed=0, layout="dcase2026")
         far = synth.far_mic(mt, "section_00", seed=0)
         mono = synth.synth_clip(mt, p, np.random.default_rng(7), duration=2.0)
@@ -216,7 +220,7 @@ def test_2026_near_channel_is_the_mono_clip_and_the_far_one_is_noisier() -> None
 
 
 def test_2026_anomaly_is_in_both_channels() -> None:
-    for mt, kind, band in (("bearing", "bearing_defect", (2500, 6500)), ("fan", "imbalance", (10, 60))):
+    for mt, kind, band in (("ToyCar", "bearing_defect", (2500, 6500)), ("fan", "imbalance", (10, 60))):
         p = synth.unit_params(mt, "section_00", seed=0, layout="dcase2026")
         far = synth.far_mic(mt, "section_00", seed=0)
         gains = []
@@ -230,7 +234,7 @@ def test_2026_anomaly_is_in_both_channels() -> None:
 
 # --------------------------------------------------------------------------- determinism, plan, refusals
 def test_new_layouts_are_deterministic(tmp_path: Path, sets: dict[str, tuple[Path, pd.DataFrame]]) -> None:
-    for layout, machines in (("dcase2026", ["fan", "slider"]), ("dcase2025", ["bearing", "fan"])):
+    for layout, machines in (("dcase2026", ["fan", "sliderEmu"]), ("dcase2025", ["bearing", "fan"])):
         root0 = sets[layout][0]
         again = tmp_path / layout
         synth.generate(again, layout, "tiny", machines=machines, seed=0, workers=2)
@@ -264,9 +268,31 @@ def test_plan_counts_of_the_new_layouts() -> None:
 
 
 def test_new_layouts_refuse_unknown_types_and_name_their_stand_in(tmp_path: Path) -> None:
-    assert synth.SYNTH_TYPES["dcase2026"] == synth.MACHINE_TYPES["dcase2025"] == TYPES
-    for layout, bad in (("dcase2024", "pump"), ("dcase2026", "ToyConveyor")):
+    assert synth.SYNTH_TYPES["dcase2026"] == synth.MACHINE_TYPES["dcase2026"] == TYPES_2026
+    assert synth.SYNTH_TYPES["dcase2025"] == TYPES
+    for layout, bad in (("dcase2024", "pump"), ("dcase2026", "ToyConveyor"), ("dcase2026", "bearing"),
+                        ("dcase2025", "bearingEmu")):
         with pytest.raises(ValueError, match="unknown machine type"):
             synth.generate(tmp_path / layout, layout, "tiny", machines=[bad])
     assert synth.default_root("dcase2026", "tiny", 0).name.startswith("dcase2026-tiny-")
-    assert "dcase2026" in synth.describe().query("machine_type == 'fan'").layouts.iloc[0]
+    described = synth.describe().groupby("machine_type").layouts.first()
+    assert "dcase2026" in described["fan"] and "dcase2026" in described["bearing"]
+    assert "dcase2026" not in described["pump"] and not any(t.endswith("Emu") for t in described.index)
+
+
+def test_emulated_2026_types_sound_as_their_machine_with_draws_of_their_own() -> None:
+    assert [synth.sound_model(t) for t in TYPES_2026] == [
+        "ToyCar", "ToyCar", "bearing", "fan", "gearbox", "slider", "valve"]
+    assert synth.sound_model("fan") == "fan"
+    real = synth.unit_params("ToyCar", "section_00", seed=0, layout="dcase2026")
+    emu = synth.unit_params("ToyCarEmu", "section_00", seed=0, layout="dcase2026")
+    assert emu.machine_type == "ToyCarEmu" and emu.f0 != real.f0
+    lo, hi = 60 * 0.8, 120 * 1.6  # the ToyCar model's motor range, widened by unit tolerances and speed
+    assert lo < emu.f0 < hi and lo < real.f0 < hi
+    assert set(emu.attributes) == set(real.attributes)  # the ToyCar attributes
+    y = synth.synth_clip("gearboxEmu", synth.unit_params("gearboxEmu", "section_00", layout="dcase2026"),
+                         np.random.default_rng(0), anomaly="gear_wear", duration=1.0)
+    assert y.shape == (16000,)
+    with pytest.raises(ValueError, match="unknown anomaly kind 'leak' for sliderEmu"):
+        synth.synth_clip("sliderEmu", synth.unit_params("sliderEmu", "section_00", layout="dcase2026"),
+                         np.random.default_rng(0), anomaly="leak", duration=1.0)

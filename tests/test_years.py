@@ -135,3 +135,34 @@ def test_asd_evaluate_with_an_evaluator_folder_and_layout(tmp_path, capsys):
     assert set(res["layout"]) == {"dcase2023"}
     assert res.loc[res["unit"] == "official", "auc"].item() == pytest.approx(27 / 47)
     assert "decisions (%)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("layout, machine", [("dcase2024", "slider"), ("dcase2025", "fan"), ("dcase2026", "valveEmu")])
+def test_asd_cli_trains_scores_and_submits_a_new_year(tmp_path, capsys, layout, machine):
+    """`asd synth` -> `asd train` -> `asd score --format dcase` -> `asd evaluate`, with each year's names."""
+    data = tmp_path / "data"
+    assert main(["synth", "--layout", layout, "--scale", "tiny", "--machines", machine, "--out", str(data),
+                 "--quiet"]) == 0
+    named = ["--layout", layout] if layout == "dcase2024" else []  # 2025 / 2026 are told from their files
+    assert main(["index", str(data), *named]) == 0
+    assert f"layout(s): {layout}" in capsys.readouterr().out
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), *named, "--machine", machine, "--method", "knn-stats",
+                 "--out", str(run), "--quiet"]) == 0
+    sub = tmp_path / "sub"
+    assert main(["score", "--run", str(run), "--data", str(data), *named, "--format", "dcase",
+                 "--out", str(sub)]) == 0
+    assert "decision threshold" in capsys.readouterr().out  # fitted on the training clips' scores
+    assert sorted(p.name for p in sub.iterdir()) == [f"anomaly_score_{machine}_section_00_test.csv",
+                                                     f"decision_result_{machine}_section_00_test.csv"]
+    assert main(["index", str(data), *named, "--out", str(tmp_path / "gt.csv")]) == 0
+    out = tmp_path / "res.csv"
+    assert main(["evaluate", "--submission", str(sub), "--ground-truth", str(tmp_path / "gt.csv"),
+                 "--layout", layout, "--out", str(out)]) == 0
+    res = pd.read_csv(out)
+    assert set(res["layout"]) == {layout}
+    # the official score is the harmonic mean of the section's AUC_source, AUC_target and pAUC
+    row = res[(res["machine_type"] == machine) & (res["unit"] == "section_00")]
+    parts = [row.loc[row["domain"] == "source", "auc"].item(), row.loc[row["domain"] == "target", "auc"].item(),
+             row["pauc"].dropna().iloc[0]]
+    assert res.loc[res["unit"] == "official", "auc"].item() == pytest.approx(3 / sum(1 / max(p, 1e-12) for p in parts))
