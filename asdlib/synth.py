@@ -287,6 +287,11 @@ class UnitParams:
     snr_db: tuple[float, float] = (0.0, 10.0)
     level: float = 0.05  # output RMS of the machine part
 
+    @property
+    def sound(self) -> str:
+        """The sound model the unit uses (:func:`sound_model` of its machine type)."""
+        return sound_model(self.machine_type)
+
 
 def _attributes_for(machine_type: str, section: str, domain: str, seed: int) -> tuple[dict[str, str], dict[str, int]]:
     """Attribute values (and their value indices) of a section (2022+) and domain."""
@@ -421,7 +426,7 @@ def unit_params(machine_type: str, unit: str, seed: int = 0, layout: str = "dcas
     p = _model_params(mt, seed, layout)
     p.unit, p.domain = unit, domain
     rng = _rng(seed, layout, mt, unit)
-    scale = UNIT_SPREAD * _TYPE_SPREAD.get(sound_model(mt), 1.0)
+    scale = UNIT_SPREAD * _TYPE_SPREAD.get(p.sound, 1.0)
     tol = {k: v * scale for k, v in _UNIT_TOL.items()}
     p.f0 *= float(np.exp(rng.normal(0, tol["f0"])))
     p.harm = p.harm * 10 ** (rng.normal(0, tol["harm_db"], len(p.harm)) / 20)
@@ -477,12 +482,12 @@ def _clip_params(p: UnitParams, rng: np.random.Generator) -> UnitParams:
 
 def _apply_attributes(p: UnitParams, idx: Mapping[str, int], seed: int) -> None:
     """Map 2022 attribute values onto the physical parameters (in place)."""
-    for key, vals, effect in _ATTRS[sound_model(p.machine_type)]:
+    for key, vals, effect in _ATTRS[p.sound]:
         i = idx[key]
         if effect == "speed":
             factor = 1.0 + 0.07 * i
             p.f0 *= factor
-            if sound_model(p.machine_type) == "slider":
+            if p.sound == "slider":
                 p.period /= factor
             kmax = max(2, int(7000 / (p.f0 * 1.1)))
             p.harm = p.harm[:kmax]
@@ -707,10 +712,10 @@ def _render_rotating(ctx: _Ctx) -> np.ndarray:
     ctx.cycles, ctx.f0 = cycles, f0
     tonal = _tonal(ctx, cycles, f0)
     noise = _shaped_noise(n, sr, rng, _noise_gain(ctx))
-    if sound_model(p.machine_type) == "fan":  # flow noise modulated at the blade-pass rate
+    if p.sound == "fan":  # flow noise modulated at the blade-pass rate
         noise *= 1.0 + rng.uniform(0.05, 0.2) * np.cos(2 * np.pi * p.special_order * cycles)
     x = _mix(tonal, noise, p.tonal_db)
-    if sound_model(p.machine_type) == "ToyTrain":  # rail joints at a regular interval (scaled by speed)
+    if p.sound == "ToyTrain":  # rail joints at a regular interval (scaled by speed)
         per = p.period / (f0 / p.f0)
         times = _regular_times(rng, per, n / sr, 0.003)
         imp = _impacts(n, sr, times, rng.uniform(0.7, 1.0, len(times)), p.modes)
@@ -803,7 +808,7 @@ def _render_conveyor(ctx: _Ctx) -> np.ndarray:
 
 
 def _render_normal(ctx: _Ctx) -> np.ndarray:
-    mt = sound_model(ctx.p.machine_type)
+    mt = ctx.p.sound
     if mt in _ROTATING:
         return _render_rotating(ctx)
     return {"slider": _render_slider, "valve": _render_valve, "ToyConveyor": _render_conveyor}[mt](ctx)
@@ -857,7 +862,7 @@ def _anomaly_component(ctx: _Ctx) -> np.ndarray | None:
         return _impacts(n, sr, times, rng.uniform(0.5, 1.0, len(times)), modes)
     if kind == "bearing_defect":
         order = rng.uniform(3.0, 5.5)
-        rate = order * ctx.f0 if sound_model(p.machine_type) in (*_ROTATING, "ToyConveyor") else rng.uniform(40, 120)
+        rate = order * ctx.f0 if p.sound in (*_ROTATING, "ToyConveyor") else rng.uniform(40, 120)
         times = _regular_times(rng, 1.0 / rate, dur, 0.01 / rate)
         amps = rng.rayleigh(1.0, len(times))
         if ctx.gate is not None:
